@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: GPL-2.0
+# Entry points. Everything runs inside the project's Debian trixie toolchain root, created on
+# first use and cached (like the kernel builds) under $(KTR_CACHE), default /var/cache/kvm-tce-replay.
+#
+#   make run      the main job: build what is missing, boot the VM, run the demo scenario
+#   make check    host tests, rustfmt, clippy, the module with clippy, the VM suite
+#   make kernel | module | vm      single steps; ARCH=x86_64 (default) or ppc64le
+#
+# Out of tree against your own Rust-enabled kernel: make -C $$KDIR M=$$PWD/rust LLVM=1
+
+ARCH ?= x86_64
+RUN := tools/run-in-root
+
+.PHONY: run check kernel module vm demo
+
+run:
+	$(RUN) tools/vm/run.sh $(ARCH) demo
+
+check:
+	$(RUN) env ARCHES="$(if $(filter command line,$(origin ARCH)),$(ARCH),x86_64)" tools/check.sh
+
+kernel:
+	$(RUN) tools/kernel/build.sh $(ARCH)
+
+module:
+	$(RUN) tools/module.sh $(ARCH)
+
+vm:
+	$(RUN) tools/vm/run.sh $(ARCH) test

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Walks over bitmaps of u64 words: the set bits of a TCE page's population map and of the
+//! condensed map of allocated TCE pages. Core-only: shared with the userspace model.
+
+/// Iterator over the indices of the set bits of a sequence of u64 words, lowest bit first; it
+/// skips clear bits a word at a time instead of testing them one by one.
+pub(crate) struct SetBits<I> {
+    words: I,
+    base: u64,
+    word: u64,
+}
+
+impl<I: Iterator<Item = u64>> SetBits<I> {
+    /// The set bits of `words`; bit `i` of word `w` has index `64 * w + i`.
+    pub(crate) fn new(words: I) -> Self {
+        Self {
+            words,
+            base: 0u64.wrapping_sub(64),
+            word: 0,
+        }
+    }
+}
+
+impl<I: Iterator<Item = u64>> Iterator for SetBits<I> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        while self.word == 0 {
+            self.word = self.words.next()?;
+            self.base = self.base.wrapping_add(64);
+        }
+        let bit = self.word.trailing_zeros();
+        self.word &= self.word - 1;
+        Some(self.base + u64::from(bit))
+    }
+}
+
+/// Words needed for a bitmap of `bits` bits.
+pub(crate) const fn words_for(bits: u64) -> u64 {
+    bits.div_ceil(64)
+}
+
+/// The word index and mask of bit `bit`.
+pub(crate) const fn word_and_mask(bit: u64) -> (usize, u64) {
+    ((bit / 64) as usize, 1 << (bit % 64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_only_set_bits() {
+        let words = [0u64, 1 << 63 | 1, 0, 0b1010];
+        let bits: Vec<u64> = SetBits::new(words.iter().copied()).collect();
+        assert_eq!(bits, [64, 127, 193, 195]);
+        assert_eq!(SetBits::new([0u64; 4].into_iter()).count(), 0);
+        assert_eq!(SetBits::new([u64::MAX].into_iter()).count(), 64);
+        assert_eq!(words_for(0), 0);
+        assert_eq!(words_for(65), 2);
+        assert_eq!(word_and_mask(130), (2, 4));
+    }
+}

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The userspace ABI of kvm-tce-replay: ioctl numbers and argument structs, shared as one source
+//! by the module and the userspace harness and mirrored by `include/uapi/linux/kvm_tce_replay.h`.
+//!
+//! The KVM-compatible part (`KVM_CHECK_EXTENSION`, `KVM_ENABLE_CAP`, `KVM_CREATE_SPAPR_TCE_64`)
+//! uses KVM's numbers and layouts; what KVM lacks uses its own ioctl type, [`KTR_IO`].
+
+use core::mem::size_of;
+
+/// The `_IOC` encoding of the architecture this file is compiled for (asm-generic/ioctl.h or
+/// arch/powerpc/include/uapi/asm/ioctl.h).
+mod ioc {
+    #[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+    const SIZEBITS: u32 = 13;
+    #[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+    pub(super) const NONE: u32 = 1;
+    #[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+    pub(super) const WRITE: u32 = 4;
+
+    #[cfg(not(any(target_arch = "powerpc", target_arch = "powerpc64")))]
+    const SIZEBITS: u32 = 14;
+    #[cfg(not(any(target_arch = "powerpc", target_arch = "powerpc64")))]
+    pub(super) const NONE: u32 = 0;
+    #[cfg(not(any(target_arch = "powerpc", target_arch = "powerpc64")))]
+    pub(super) const WRITE: u32 = 1;
+
+    pub(super) const READ: u32 = 2;
+
+    /// `_IOC(dir, type, nr, size)`.
+    pub(super) const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+        assert!(size < (1 << SIZEBITS));
+        (dir << (16 + SIZEBITS)) | ((size as u32) << 16) | (ty << 8) | nr
+    }
+}
+
+const fn io(ty: u32, nr: u32) -> u32 {
+    ioc::ioc(ioc::NONE, ty, nr, 0)
+}
+const fn iow<T>(ty: u32, nr: u32) -> u32 {
+    ioc::ioc(ioc::WRITE, ty, nr, size_of::<T>())
+}
+const fn ior<T>(ty: u32, nr: u32) -> u32 {
+    ioc::ioc(ioc::READ, ty, nr, size_of::<T>())
+}
+const fn iowr<T>(ty: u32, nr: u32) -> u32 {
+    ioc::ioc(ioc::READ | ioc::WRITE, ty, nr, size_of::<T>())
+}
+
+/// KVM's ioctl type.
+pub(crate) const KVMIO: u32 = 0xAE;
+/// The ioctl type of what KVM lacks (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
+pub(crate) const KTR_IO: u32 = 0xB9;
+
+/// KVM's capability number for 64-bit TCE tables.
+pub(crate) const KVM_CAP_SPAPR_TCE_64: u32 = 125;
+/// The new capability: attaching an IOMMU group replays the table's valid TCEs into it.
+/// Far above every `KVM_CAP_*` of the 7.3 uapi (the highest is 251), so it cannot collide.
+pub(crate) const KVM_CAP_SPAPR_TCE_REPLAY: u32 = 0x7443;
+
+/// `struct kvm_enable_cap`, as in include/uapi/linux/kvm.h.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KvmEnableCap {
+    /// The capability to enable.
+    pub cap: u32,
+    /// Must be 0.
+    pub flags: u32,
+    /// Must be 0 for [`KVM_CAP_SPAPR_TCE_REPLAY`].
+    pub args: [u64; 4],
+    /// Must be 0.
+    pub pad: [u8; 64],
+}
+
+impl KvmEnableCap {
+    /// A request to enable `cap`, with every other field zero.
+    pub(crate) const fn new(cap: u32) -> Self {
+        Self {
+            cap,
+            flags: 0,
+            args: [0; 4],
+            pad: [0; 64],
+        }
+    }
+}
+
+/// `struct kvm_create_spapr_tce_64`, as in include/uapi/linux/kvm.h.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KvmCreateSpaprTce64 {
+    /// Logical I/O bus number of the window; unique in its context.
+    pub liobn: u64,
+    /// log2 of the IOMMU page size, 12..=34.
+    pub page_shift: u32,
+    /// Must be 0.
+    pub flags: u32,
+    /// Bus offset of the window, in IOMMU pages.
+    pub offset: u64,
+    /// Number of TCEs in the window.
+    pub size: u64,
+}
+
+/// `H_PUT_TCE`: one TCE at `ioba`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrPutTce {
+    /// I/O bus address, aligned to the table's page size.
+    pub ioba: u64,
+    /// The new TCE.
+    pub tce: u64,
+}
+
+/// `H_PUT_TCE_INDIRECT`: `npages` TCEs read from the user array at `tces`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrPutTceIndirect {
+    /// I/O bus address of the first TCE.
+    pub ioba: u64,
+    /// User pointer to `npages` u64 TCEs, 4 KiB aligned like the hcall's list.
+    pub tces: u64,
+    /// Number of TCEs, at most [`KTR_INDIRECT_MAX`].
+    pub npages: u64,
+}
+
+/// `H_STUFF_TCE`: `npages` TCEs from `ioba` on set to `tce_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrStuffTce {
+    /// I/O bus address of the first TCE.
+    pub ioba: u64,
+    /// The value to store.
+    pub tce_value: u64,
+    /// Number of TCEs.
+    pub npages: u64,
+}
+
+/// `H_GET_TCE`: reads the TCE at `ioba` into `tce`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrGetTce {
+    /// In: I/O bus address.
+    pub ioba: u64,
+    /// Out: the TCE.
+    pub tce: u64,
+}
+
+/// Which TCE pages of a range of the window are allocated, one bit per TCE page.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrPopulated {
+    /// In: first TCE page (TCE page `p` holds entries `p * entries_per_page ..`).
+    pub first_page: u64,
+    /// In: number of TCE pages; the bitmap has `ceil(npages / 64)` u64 words.
+    pub npages: u64,
+    /// In: user pointer to the bitmap (bit `i` of word `i / 64` is page `first_page + i`).
+    pub bitmap: u64,
+    /// Out: TCEs per TCE page (the kernel's PAGE_SIZE / 8).
+    pub entries_per_page: u64,
+}
+
+/// Statistics of a table and of its last replay.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrTableStats {
+    /// TCEs in the window.
+    pub window_entries: u64,
+    /// TCEs per TCE page.
+    pub entries_per_page: u64,
+    /// TCE pages allocated.
+    pub pages_allocated: u64,
+    /// IOMMU groups attached.
+    pub groups_attached: u64,
+    /// Number of replays run.
+    pub replays: u64,
+    /// Last replay: TCE pages (or page slots, or entries, by strategy) visited.
+    pub last_pages_walked: u64,
+    /// Last replay: valid TCEs written to the group.
+    pub last_tces_replayed: u64,
+    /// Last replay: hardware entries written.
+    pub last_hw_entries_written: u64,
+    /// Last replay: duration in nanoseconds.
+    pub last_replay_ns: u64,
+}
+
+/// Creates a mock IOMMU group with its own hardware-table geometry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrMockGroup {
+    /// log2 of the hardware IOMMU page size, 12..=34.
+    pub it_page_shift: u32,
+    /// Levels of the hardware table, 1..=5.
+    pub levels: u32,
+    /// Bus offset of the hardware table, in hardware pages.
+    pub it_offset: u64,
+    /// Hardware entries of the table.
+    pub it_size: u64,
+    /// Must be 0.
+    pub flags: u64,
+}
+
+/// Attaches (or detaches) the IOMMU group `groupfd` to the TCE table `tablefd`, like
+/// `KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE` (`struct kvm_vfio_spapr_tce` plus flags).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrAttach {
+    /// The IOMMU group fd.
+    pub groupfd: i32,
+    /// The TCE table fd.
+    pub tablefd: i32,
+    /// `KTR_ATTACH_WALK_*`: the replay strategy (benchmarks only); 0 for the normal walk.
+    pub flags: u32,
+    /// Must be 0.
+    pub pad: u32,
+}
+
+/// Reads hardware entries `first .. first + count` of a mock group into the user array `entries`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrMockRead {
+    /// First hardware entry (0 is the entry at the table's bus offset).
+    pub first: u64,
+    /// Number of entries, at most [`KTR_MOCK_READ_MAX`].
+    pub count: u64,
+    /// User pointer to `count` u64s.
+    pub entries: u64,
+}
+
+/// Counters of a mock IOMMU group.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrMockStats {
+    /// Hardware entries written (exchanges that stored a valid TCE).
+    pub entries_written: u64,
+    /// Exchanges of any kind (map or clear).
+    pub exchanges: u64,
+    /// Non-zero hardware entries now.
+    pub entries_valid: u64,
+    /// Pages of the multi-level hardware table allocated.
+    pub pages_allocated: u64,
+    /// 1 while attached to a table.
+    pub attached: u64,
+}
+
+/// Module-wide memory accounting.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrMemStats {
+    /// Bytes the module has allocated for tables and their pages and live now.
+    pub table_bytes: u64,
+    /// Bytes the module has allocated for mock groups and live now.
+    pub mock_bytes: u64,
+}
+
+/// Most TCEs one `KTR_PUT_TCE_INDIRECT` takes (one 4 KiB list, as H_PUT_TCE_INDIRECT).
+pub(crate) const KTR_INDIRECT_MAX: u64 = 512;
+/// Most entries one `KTR_MOCK_READ` returns.
+pub(crate) const KTR_MOCK_READ_MAX: u64 = 1 << 16;
+
+/// Replay strategy of an attach: the normal walk over allocated pages and populated entries.
+pub(crate) const KTR_ATTACH_WALK_POPULATED: u32 = 0;
+/// Replay strategy of an attach: every entry of the window (what QEMU's own replay costs).
+pub(crate) const KTR_ATTACH_WALK_ENTRIES: u32 = 1;
+/// Replay strategy of an attach: every TCE-page slot of the window (a KVM-style pages[] array).
+pub(crate) const KTR_ATTACH_WALK_SLOTS: u32 = 2;
+
+/// `KVM_CHECK_EXTENSION` (device fd): argument is the capability; returns > 0 if supported.
+pub(crate) const KVM_CHECK_EXTENSION: u32 = io(KVMIO, 0x03);
+/// `KVM_ENABLE_CAP` (device fd).
+pub(crate) const KVM_ENABLE_CAP: u32 = iow::<KvmEnableCap>(KVMIO, 0xa3);
+/// `KVM_CREATE_SPAPR_TCE_64` (device fd): returns a table fd.
+pub(crate) const KVM_CREATE_SPAPR_TCE_64: u32 = iow::<KvmCreateSpaprTce64>(KVMIO, 0xa8);
+
+/// Device fd: creates a mock IOMMU group, returns its fd.
+pub(crate) const KTR_CREATE_MOCK_GROUP: u32 = iow::<KtrMockGroup>(KTR_IO, 0x01);
+/// Device fd: attaches a group to a table.
+pub(crate) const KTR_ATTACH: u32 = iow::<KtrAttach>(KTR_IO, 0x02);
+/// Device fd: detaches a group from a table.
+pub(crate) const KTR_DETACH: u32 = iow::<KtrAttach>(KTR_IO, 0x03);
+/// Device fd: module-wide memory accounting.
+pub(crate) const KTR_MEM_STATS: u32 = ior::<KtrMemStats>(KTR_IO, 0x04);
+
+/// Table fd: `H_PUT_TCE`.
+pub(crate) const KTR_PUT_TCE: u32 = iow::<KtrPutTce>(KTR_IO, 0x10);
+/// Table fd: `H_PUT_TCE_INDIRECT`.
+pub(crate) const KTR_PUT_TCE_INDIRECT: u32 = iow::<KtrPutTceIndirect>(KTR_IO, 0x11);
+/// Table fd: `H_STUFF_TCE`.
+pub(crate) const KTR_STUFF_TCE: u32 = iow::<KtrStuffTce>(KTR_IO, 0x12);
+/// Table fd: `H_GET_TCE`.
+pub(crate) const KTR_GET_TCE: u32 = iowr::<KtrGetTce>(KTR_IO, 0x13);
+/// Table fd: bitmap of allocated TCE pages.
+pub(crate) const KTR_GET_POPULATED: u32 = iowr::<KtrPopulated>(KTR_IO, 0x14);
+/// Table fd: statistics.
+pub(crate) const KTR_TABLE_STATS: u32 = ior::<KtrTableStats>(KTR_IO, 0x15);
+
+/// Group fd: reads hardware entries.
+pub(crate) const KTR_MOCK_READ: u32 = iow::<KtrMockRead>(KTR_IO, 0x20);
+/// Group fd: counters.
+pub(crate) const KTR_MOCK_STATS: u32 = ior::<KtrMockStats>(KTR_IO, 0x21);
+/// Group fd: the next `n`-th hardware page allocation fails (0: never), for failure tests.
+pub(crate) const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
+
+const _: () = {
+    assert!(size_of::<KvmEnableCap>() == 104);
+    assert!(size_of::<KvmCreateSpaprTce64>() == 32);
+    assert!(size_of::<KtrAttach>() == 16);
+    assert!(size_of::<KtrPopulated>() == 32);
+    assert!(size_of::<KtrTableStats>() == 72);
+    assert!(size_of::<KtrMockGroup>() == 32);
+};

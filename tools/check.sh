@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make check`: host unit tests, formatting and lints, the capability-number check against the
+# kernel's uapi, the module built with clippy, and the harness run in the VM of each ARCH.
+# Runs inside the toolchain root.
+. "$(dirname "$0")/lib.sh"
+
+arches=${ARCHES:-x86_64}
+start=$(date +%s)
+export CARGO_TARGET_DIR="$CACHE/target"
+
+log "check: rustfmt (module and userspace)"
+rustfmt --check --config-path "$TOP/.rustfmt.toml" "$TOP/rust/kvm_tce_replay.rs"
+cargo fmt --manifest-path "$TOP/tools/Cargo.toml" --all --check
+
+log "check: host unit tests (shared pure logic, harness helpers, uapi header, log checker)"
+cargo test -q --locked --manifest-path "$TOP/tools/Cargo.toml" 2>&1 | grep -E '^(test result|running|error|failures|---- )|panicked' >&2 || true
+cargo test -q --locked --manifest-path "$TOP/tools/Cargo.toml" >/dev/null 2>&1 || die "host unit tests failed"
+
+log "check: clippy on the userspace crates"
+cargo clippy -q --locked --manifest-path "$TOP/tools/Cargo.toml" --all-targets -- -D warnings
+
+srcdir=$(ls -d "$CACHE"/src-* 2>/dev/null | head -1 || true)
+[ -n "$srcdir" ] || { "$TOP/tools/kernel/build.sh" x86_64 >/dev/null; srcdir=$(ls -d "$CACHE"/src-* | head -1); }
+log "check: KVM_CAP_SPAPR_TCE_REPLAY against every KVM_CAP_* of $(basename "$srcdir")'s uapi"
+ours=$(sed -n 's/^#define KVM_CAP_SPAPR_TCE_REPLAY \(0x[0-9a-fA-F]*\).*/\1/p' "$TOP/include/uapi/linux/kvm_tce_replay.h")
+[ -n "$ours" ] || die "KVM_CAP_SPAPR_TCE_REPLAY not found in the header"
+caps=$(grep -hE '^#define KVM_CAP_[A-Z0-9_]+ +[0-9]+' "$srcdir"/include/uapi/linux/kvm.h "$srcdir"/arch/*/include/uapi/asm/kvm.h | awk '{print $3}')
+[ "$(echo "$caps" | wc -l)" -gt 200 ] || die "too few KVM_CAP_* found: $(echo "$caps" | wc -l)"
+if echo "$caps" | grep -qx "$((ours))"; then die "KVM_CAP_SPAPR_TCE_REPLAY ($ours) collides with a KVM capability"; fi
+log "check: $((ours)) is not among $(echo "$caps" | wc -l) KVM capabilities (highest $(echo "$caps" | sort -n | tail -1))"
+
+for arch in $arches; do
+	log "check: VM suite on $arch"
+	"$TOP/tools/vm/run.sh" "$arch" test
+done
+log "check: PASS in $(( $(date +%s) - start )) s"

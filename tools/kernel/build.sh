@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Builds the test kernel for ARCH (x86_64 or ppc64le), cached by source version and config fragments.
+# Runs inside the toolchain root (tools/run-in-root); prints the kernel build directory on stdout.
+. "$(dirname "$0")/../lib.sh"
+
+arch=${1:-x86_64}
+case $arch in
+x86_64) karch=x86_64; image=arch/x86/boot/bzImage; targets="bzImage modules" ;;
+ppc64le) karch=powerpc; image=vmlinux; targets="vmlinux modules" ;;
+*) die "unknown ARCH $arch (x86_64 or ppc64le)" ;;
+esac
+frags="$TOP/tools/kernel/common.config $TOP/tools/kernel/$arch.config"
+
+srcdir=$(ls -d "$CACHE"/src-* 2>/dev/null | head -1 || true)
+if [ -z "$srcdir" ] || [ ! -e "$srcdir/.complete" ]; then
+	log "kernel: fetching Debian's linux-source-7.3"
+	dl=$(mktemp -d "$CACHE/dl.XXXX")
+	(cd "$dl" && apt-get download -qq linux-source-7.3 >/dev/null) || (apt-get update -qq && cd "$dl" && apt-get download -qq linux-source-7.3 >/dev/null)
+	deb=$(ls "$dl"/linux-source-7.3_*.deb)
+	ver=$(dpkg-deb -f "$deb" Version)
+	srcdir="$CACHE/src-$ver"
+	rm -rf "$srcdir"; mkdir -p "$srcdir"
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards '*/linux-source-7.3.tar.xz' | tar -xJ -C "$srcdir" --strip-components=1
+	rm -rf "$dl"
+	touch "$srcdir/.complete"
+	log "kernel: unpacked linux-source $ver"
+fi
+ver=${srcdir##*/src-}
+key=$(cat $frags | sha256sum | cut -c1-12)
+out="$CACHE/kernel-$arch-$ver-$key"
+if [ ! -e "$out/.complete" ]; then
+	start=$(date +%s)
+	log "kernel: building $arch ($ver, fragment $key) in $out; ~8 min on 2 cores"
+	rm -rf "$out"; mkdir -p "$out"
+	mk() { make -C "$srcdir" O="$out" ARCH=$karch LLVM=-19 "$@"; }
+	mk tinyconfig >/dev/null
+	(cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config $frags >/dev/null)
+	mk olddefconfig >/dev/null
+	# Every line of the fragments must have survived olddefconfig.
+	for f in $frags; do
+		grep -E '^CONFIG_[A-Z0-9_]+=' "$f" | while read -r line; do
+			grep -qx "$line" "$out/.config" || die "kernel config lost $line (from ${f##*/})"
+		done
+	done
+	mk -j"$(nproc)" $targets 2>&1 | grep -E '^\s*(LD|RUSTC|OBJCOPY)\b.*(vmlinux|bzImage|kernel)$|error|warning:' >&2 || true
+	[ -e "$out/$image" ] || die "kernel build failed (rerun: make -C $srcdir O=$out ARCH=$karch LLVM=-19)"
+	ln -sf "$image" "$out/image"
+	touch "$out/.complete"
+	log "kernel: built $arch in $(( $(date +%s) - start )) s"
+fi
+echo "$out"

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Cases of the device itself: the node, capability probing and enabling, unknown ioctls.
+
+use crate::ktr::{ioctl_val, Device, DEVICE};
+use crate::uapi::*;
+use crate::{ensure, ensure_eq, CaseResult};
+use rustix::fd::AsFd;
+use rustix::fs::{stat, FileType};
+use rustix::io::Errno;
+
+pub fn device_exists() -> CaseResult {
+    let st = stat(DEVICE)?;
+    ensure_eq!(
+        FileType::from_raw_mode(st.st_mode),
+        FileType::CharacterDevice
+    );
+    ensure_eq!(st.st_mode & 0o777, 0o600);
+    Device::open()?;
+    Ok(())
+}
+
+pub fn check_extension() -> CaseResult {
+    let dev = Device::open()?;
+    ensure!(
+        dev.check_extension(KVM_CAP_SPAPR_TCE_64)? > 0,
+        "SPAPR_TCE_64 not reported"
+    );
+    ensure!(
+        dev.check_extension(KVM_CAP_SPAPR_TCE_REPLAY)? > 0,
+        "TCE_REPLAY not reported"
+    );
+    for unknown in [
+        0,
+        1,
+        63,
+        124,
+        126,
+        251,
+        KVM_CAP_SPAPR_TCE_REPLAY + 1,
+        u32::MAX,
+    ] {
+        ensure_eq!(dev.check_extension(unknown)?, 0);
+    }
+    Ok(())
+}
+
+pub fn unknown_ioctl_enotty() -> CaseResult {
+    let dev = Device::open()?;
+    for op in [
+        0,
+        KVM_CHECK_EXTENSION + 1,
+        KVM_CREATE_SPAPR_TCE_64 ^ 0x0100_0000,
+        KTR_PUT_TCE,
+    ] {
+        ensure_eq!(ioctl_val(dev.0.as_fd(), op, 0), Err(Errno::NOTTY));
+    }
+    Ok(())
+}
+
+pub fn enable_cap() -> CaseResult {
+    let dev = Device::open()?;
+    ensure_eq!(
+        dev.enable_cap_raw(KvmEnableCap::new(KVM_CAP_SPAPR_TCE_64)),
+        Err(Errno::INVAL)
+    );
+    let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
+    bad.flags = 1;
+    ensure_eq!(dev.enable_cap_raw(bad), Err(Errno::INVAL));
+    let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
+    bad.args[3] = 1;
+    ensure_eq!(dev.enable_cap_raw(bad), Err(Errno::INVAL));
+    let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
+    bad.pad[63] = 1;
+    ensure_eq!(dev.enable_cap_raw(bad), Err(Errno::INVAL));
+    dev.enable_replay()?;
+    // Enabling twice is harmless, as for KVM capabilities that are plain switches.
+    dev.enable_replay()?;
+    Ok(())
+}

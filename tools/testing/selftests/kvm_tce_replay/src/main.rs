@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! kselftest-style harness of kvm-tce-replay: plays the guest (hcalls as ioctls) and the VMM
+//! (capabilities, attach, mmap) against the real module and prints TAP.
+
+#[path = "../../../../../rust/bitwalk.rs"]
+#[allow(dead_code)]
+mod bitwalk;
+#[path = "../../../../../rust/hwmap.rs"]
+#[allow(dead_code)]
+mod hwmap;
+#[path = "../../../../../rust/uapi.rs"]
+#[allow(dead_code)]
+mod uapi;
+#[path = "../../../../../rust/window.rs"]
+#[allow(dead_code)]
+mod window;
+
+mod cases;
+mod ktr;
+mod tap;
+
+#[cfg(test)]
+mod header_check;
+
+use tap::{Outcome, Tap};
+
+/// A case's failure or skip, with the reason.
+#[derive(Debug)]
+pub enum Stop {
+    Fail(String),
+    Skip(String),
+}
+
+impl From<rustix::io::Errno> for Stop {
+    fn from(e: rustix::io::Errno) -> Self {
+        Stop::Fail(format!("unexpected error {e:?}"))
+    }
+}
+
+/// What a case returns.
+pub type CaseResult = Result<(), Stop>;
+
+/// Fails the case with a message unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::Stop::Fail(format!("{} (at {}:{})", format!($($msg)+), file!(), line!())));
+        }
+    };
+}
+
+/// Fails the case unless `left == right`.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr $(,)?) => {{
+        let (l, r) = (&$left, &$right);
+        $crate::ensure!(l == r, "{} == {:?}, expected {:?}", stringify!($left), l, r);
+    }};
+}
+
+fn run(cases: &[(&str, fn() -> CaseResult)], filter: Option<&str>) -> i32 {
+    let selected: Vec<_> = cases
+        .iter()
+        .filter(|(name, _)| filter.is_none_or(|f| name.contains(f)))
+        .collect();
+    let mut tap = Tap::new(selected.len());
+    for (name, case) in selected {
+        let outcome = match case() {
+            Ok(()) => Outcome::Pass,
+            Err(Stop::Fail(why)) => Outcome::Fail(why),
+            Err(Stop::Skip(why)) => Outcome::Skip(why),
+        };
+        tap.result(name, &outcome);
+    }
+    tap.finish()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().map(String::as_str).unwrap_or("test");
+    let code = match mode {
+        "test" => run(cases::ALL, args.get(1).map(String::as_str)),
+        _ => {
+            eprintln!("usage: kvm_tce_replay_test [test [FILTER]]");
+            2
+        }
+    };
+    std::process::exit(code);
+}

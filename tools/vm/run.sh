@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boots the test kernel of ARCH under QEMU with an initramfs of our /init, the harness and the
+# module, runs the harness in MODE (test, demo, ...), keeps the console log and checks it.
+# Usage: run.sh ARCH MODE [HARNESS ARGS...]. KVM=1 uses KVM instead of TCG; TIMEOUT in seconds.
+. "$(dirname "$0")/../lib.sh"
+
+arch=${1:-x86_64}
+mode=${2:-test}
+shift 2 || true
+harness_args=$(IFS=,; echo "$*")
+kdir=$("$TOP/tools/kernel/build.sh" "$arch")
+ko=$("$TOP/tools/module.sh" "$arch")
+bin=$("$TOP/tools/userspace.sh" "$arch")
+
+logs="$CACHE/logs"
+mkdir -p "$logs"
+stage=$(mktemp -d "$CACHE/initramfs.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,dev,proc,sys,tmp}
+cp "$bin/init" "$stage/init"
+cp "$bin/kvm_tce_replay_test" "$stage/bin/"
+cp "$ko" "$stage/"
+mknod -m 600 "$stage/dev/console" c 5 1
+initrd="$stage.cpio"
+(cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd"
+trap 'rm -rf "$stage" "$initrd"' EXIT
+
+log="$logs/$arch-$mode.log"
+append="panic=-1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args}"
+case $arch in
+x86_64)
+	qemu=(qemu-system-x86_64 -m 2048 -smp 2 -kernel "$kdir/image")
+	append="console=ttyS0 $append"
+	if [ "${KVM:-0}" = 1 ]; then qemu+=(-enable-kvm -cpu host); else qemu+=(-accel tcg); fi
+	;;
+ppc64le)
+	qemu=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image")
+	append="console=hvc0 $append"
+	;;
+esac
+log "vm: booting $arch (mode $mode) under QEMU; console log: $log"
+start=$(date +%s)
+set +e +o pipefail
+timeout "${TIMEOUT:-900}" "${qemu[@]}" -nographic -no-reboot -initrd "$initrd" -append "$append" \
+	</dev/null 2>&1 | tr -d '\r' | tee "$log" |
+	grep --line-buffered -E '^(ok|not ok|# |KTR:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic'
+status=${PIPESTATUS[0]}
+set -e -o pipefail
+log "vm: $arch run finished in $(( $(date +%s) - start )) s"
+[ "$status" = 124 ] && { log "vm: FAIL: timed out after ${TIMEOUT:-900} s"; exit 1; }
+need=""
+[ "$mode" = test ] || need=--no-totals
+"$CACHE/target/release/logcheck" "$log" $need || { log "vm: FAIL ($arch, $mode): see $log"; exit 1; }
+log "vm: PASS ($arch, $mode)"

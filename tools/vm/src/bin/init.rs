@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VM's /init: mounts proc, sys, devtmpfs and debugfs, loads the module with finit_module,
+//! runs the harness in the mode the kernel command line names (`ktr.mode=`), reports the taint,
+//! unloads the module with delete_module and powers off. Prints `KTR:` marker lines.
+
+use rustix::fs::{open, Mode, OFlags};
+use rustix::mount::{mount, MountFlags};
+use rustix::system::{delete_module, finit_module, reboot, RebootCommand};
+use std::process::Command;
+
+const MODULE: &str = "/kvm_tce_replay.ko";
+const MODULE_NAME: &std::ffi::CStr = c"kvm_tce_replay";
+const HARNESS: &str = "/bin/kvm_tce_replay_test";
+
+fn mounts() {
+    for (src, target, fstype) in [
+        ("proc", "/proc", "proc"),
+        ("sysfs", "/sys", "sysfs"),
+        ("devtmpfs", "/dev", "devtmpfs"),
+        ("debugfs", "/sys/kernel/debug", "debugfs"),
+        ("tmpfs", "/tmp", "tmpfs"),
+    ] {
+        let _ = std::fs::create_dir_all(target);
+        if let Err(e) = mount(src, target, fstype, MountFlags::empty(), None) {
+            println!("KTR: error: mount {target}: {e}");
+        }
+    }
+}
+
+/// `ktr.mode=` and `ktr.args=` (comma separated) from the kernel command line.
+fn command_line() -> (String, Vec<String>) {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let mut mode = String::from("test");
+    let mut args = Vec::new();
+    for word in cmdline.split_whitespace() {
+        if let Some(m) = word.strip_prefix("ktr.mode=") {
+            mode = m.to_string();
+        } else if let Some(a) = word.strip_prefix("ktr.args=") {
+            args = a
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+    }
+    (mode, args)
+}
+
+fn load_module() -> bool {
+    let fd = match open(MODULE, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            println!("KTR: error: open {MODULE}: {e}");
+            return false;
+        }
+    };
+    match finit_module(&fd, c"mock=1", 0) {
+        Ok(()) => {
+            println!("KTR: module loaded");
+            true
+        }
+        Err(e) => {
+            println!("KTR: error: finit_module: {e}");
+            false
+        }
+    }
+}
+
+fn main() {
+    mounts();
+    println!(
+        "KTR: init on {} with page size {}",
+        std::env::consts::ARCH,
+        rustix::param::page_size()
+    );
+    let (mode, args) = command_line();
+    if load_module() {
+        let status = Command::new(HARNESS).arg(&mode).args(&args).status();
+        match status.map(|s| s.code()) {
+            Ok(Some(code)) => println!("KTR: harness exit {code}"),
+            Ok(None) => println!("KTR: harness exit signal"),
+            Err(e) => println!("KTR: error: running {HARNESS}: {e}"),
+        }
+        let taint = std::fs::read_to_string("/proc/sys/kernel/tainted").unwrap_or_default();
+        println!("KTR: tainted {}", taint.trim());
+        match delete_module(MODULE_NAME, libc_o_nonblock()) {
+            Ok(()) => println!("KTR: rmmod ok"),
+            Err(e) => println!("KTR: rmmod failed: {e}"),
+        }
+    }
+    rustix::fs::sync();
+    let _ = reboot(RebootCommand::PowerOff);
+}
+
+/// delete_module's O_NONBLOCK: fail at once with EBUSY rather than wait for users to go.
+fn libc_o_nonblock() -> i32 {
+    OFlags::NONBLOCK.bits() as i32
+}
