@@ -11,7 +11,7 @@
 ARCH ?= x86_64
 RUN := tools/run-in-root
 
-.PHONY: run check kernel module vm demo
+.PHONY: run check kernel module vm fmt
 
 run:
 	$(RUN) tools/vm/run.sh $(ARCH) demo
@@ -27,3 +27,7 @@ module:
 
 vm:
 	$(RUN) tools/vm/run.sh $(ARCH) test
+
+# Formats the module and the userspace crates as `make check` expects.
+fmt:
+	$(RUN) sh -c 'rustfmt --config-path .rustfmt.toml rust/kvm_tce_replay.rs && cargo fmt --manifest-path tools/Cargo.toml --all'

@@ -1,32 +1,77 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The misc device /dev/kvm-tce-replay: each open() is one context, like a KVM VM fd, answering
-//! KVM's `KVM_CHECK_EXTENSION` and `KVM_ENABLE_CAP`.
+//! The misc device /dev/kvm-tce-replay: each open() is one context, like a KVM VM fd. It answers
+//! KVM's `KVM_CHECK_EXTENSION`, `KVM_ENABLE_CAP` and `KVM_CREATE_SPAPR_TCE_64`, creates mock
+//! IOMMU groups, and attaches groups to tables.
 
-use crate::uapi::{
-    KvmEnableCap, KVM_CAP_SPAPR_TCE_64, KVM_CAP_SPAPR_TCE_REPLAY, KVM_CHECK_EXTENSION,
-    KVM_ENABLE_CAP,
+use crate::{
+    accounting,
+    attach::{attach, detach},
+    iommu::IommuBackend,
+    replay::Walk,
+    shim,
+    table::Table,
+    uapi::*,
+    user,
+    window::Window,
 };
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     fs::File,
-    ioctl::_IOC_SIZE,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
+    new_mutex,
     prelude::*,
-    transmute::FromBytes,
-    uaccess::{UserPtr, UserSlice},
+    sync::{Arc, ArcBorrow, Mutex},
 };
 
-// SAFETY: `KvmEnableCap` is `repr(C)` of integers and byte arrays: every bit pattern is valid.
-unsafe impl FromBytes for KvmEnableCap {}
-
 /// One open of the device: the equivalent of a KVM VM.
+#[pin_data]
 pub(crate) struct Context {
     /// `KVM_CAP_SPAPR_TCE_REPLAY` was enabled: attach replays.
     replay: AtomicBool,
+    /// The liobns of the context's live tables.
+    #[pin]
+    liobns: Mutex<KVec<u64>>,
+}
+
+/// A liobn taken in a context, given back when dropped (with its table).
+pub(crate) struct LiobnClaim {
+    ctx: Arc<Context>,
+    liobn: u64,
+}
+
+impl LiobnClaim {
+    /// Takes `liobn` in `ctx`: EBUSY if a live table of the context has it already.
+    fn new(ctx: Arc<Context>, liobn: u64) -> Result<Self> {
+        {
+            let mut liobns = ctx.liobns.lock();
+            if liobns.contains(&liobn) {
+                return Err(EBUSY);
+            }
+            liobns.push(liobn, GFP_KERNEL)?;
+        }
+        Ok(Self { ctx, liobn })
+    }
+
+    /// The context the table belongs to.
+    pub(crate) fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl Drop for LiobnClaim {
+    fn drop(&mut self) {
+        let liobn = self.liobn;
+        self.ctx.liobns.lock().retain(|l| *l != liobn);
+    }
 }
 
 impl Context {
+    /// Whether attaches replay.
+    pub(crate) fn replay_enabled(&self) -> bool {
+        self.replay.load(Ordering::Acquire)
+    }
+
     fn check_extension(cap: usize) -> isize {
         match u32::try_from(cap) {
             Ok(KVM_CAP_SPAPR_TCE_64 | KVM_CAP_SPAPR_TCE_REPLAY) => 1,
@@ -34,38 +79,102 @@ impl Context {
         }
     }
 
-    fn enable_cap(&self, arg: usize, size: usize) -> Result<isize> {
-        let req: KvmEnableCap = UserSlice::new(UserPtr::from_addr(arg), size)
-            .reader()
-            .read()?;
-        if req.cap != KVM_CAP_SPAPR_TCE_REPLAY {
-            return Err(EINVAL);
-        }
-        if req.flags != 0 || req.args != [0; 4] || req.pad != [0; 64] {
+    fn enable_cap(&self, arg: usize) -> Result<isize> {
+        let req: KvmEnableCap = user::read(arg)?;
+        if req.cap != KVM_CAP_SPAPR_TCE_REPLAY
+            || req.flags != 0
+            || req.args != [0; 4]
+            || req.pad != [0; 64]
+        {
             return Err(EINVAL);
         }
         self.replay.store(true, Ordering::Release);
+        Ok(0)
+    }
+
+    fn create_table(this: ArcBorrow<'_, Self>, arg: usize) -> Result<isize> {
+        let req: KvmCreateSpaprTce64 = user::read(arg)?;
+        if req.flags != 0 {
+            return Err(EINVAL);
+        }
+        let window = Window::new(req.page_shift, req.offset, req.size)?;
+        let claim = LiobnClaim::new(this.into(), req.liobn)?;
+        shim::install_fd(Table::new(claim, window)?)
+    }
+
+    fn create_mock_group(arg: usize) -> Result<isize> {
+        if !cfg!(CONFIG_KVM_TCE_REPLAY_MOCK) {
+            return Err(ENOTTY);
+        }
+        if !crate::module_parameters::mock.value() {
+            return Err(EPERM);
+        }
+        let req: KtrMockGroup = user::read(arg)?;
+        #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+        return shim::install_fd(crate::mock_group::MockGroup::create(&req)?);
+        #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
+        return Err(ENOTTY);
+    }
+
+    /// The group behind `fd`, whatever its backend.
+    fn group(fd: i32) -> Result<Arc<dyn IommuBackend>> {
+        #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+        if let Ok(group) = shim::from_fd::<crate::mock_group::MockGroup>(fd) {
+            return Ok(group);
+        }
+        shim::from_fd::<Table>(fd).map(drop)?;
+        Err(EINVAL)
+    }
+
+    fn attach_or_detach(&self, arg: usize, is_attach: bool) -> Result<isize> {
+        let req: KtrAttach = user::read(arg)?;
+        if req.pad != 0 || (!is_attach && req.flags != 0) {
+            return Err(EINVAL);
+        }
+        let walk = Walk::from_flags(req.flags)?;
+        let table = shim::from_fd::<Table>(req.tablefd)?;
+        let group = Self::group(req.groupfd)?;
+        if is_attach {
+            attach(self, &table, group, walk)?;
+        } else {
+            detach(self, &table, group)?;
+        }
+        Ok(0)
+    }
+
+    fn mem_stats(arg: usize) -> Result<isize> {
+        let stats = KtrMemStats {
+            table_bytes: accounting::TABLES.get(),
+            mock_bytes: accounting::MOCK.get(),
+        };
+        user::write(arg, &stats)?;
         Ok(0)
     }
 }
 
 #[vtable]
 impl MiscDevice for Context {
-    type Ptr = KBox<Self>;
+    type Ptr = Arc<Self>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        Ok(KBox::new(
-            Self {
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
                 replay: AtomicBool::new(false),
-            },
+                liobns <- new_mutex!(KVec::new()),
+            }),
             GFP_KERNEL,
-        )?)
+        )
     }
 
-    fn ioctl(me: &Context, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             KVM_CHECK_EXTENSION => Ok(Self::check_extension(arg)),
-            KVM_ENABLE_CAP => me.enable_cap(arg, _IOC_SIZE(cmd)),
+            KVM_ENABLE_CAP => me.enable_cap(arg),
+            KVM_CREATE_SPAPR_TCE_64 => Self::create_table(me, arg),
+            KTR_CREATE_MOCK_GROUP => Self::create_mock_group(arg),
+            KTR_ATTACH => me.attach_or_detach(arg, true),
+            KTR_DETACH => me.attach_or_detach(arg, false),
+            KTR_MEM_STATS => Self::mem_stats(arg),
             _ => Err(ENOTTY),
         }
     }

@@ -34,11 +34,6 @@ impl HwGeometry {
         hw_start == w_start && hw_len >= w_len
     }
 
-    /// Hardware entries per window TCE: `1 << (page_shift - it_page_shift)`.
-    pub(crate) fn subpages(&self, w: &Window) -> u64 {
-        1 << (w.page_shift() - self.it_page_shift)
-    }
-
     /// The hardware entries that stand for window entry `entry` holding `tce`, as
     /// (hardware index, value) pairs: a valid TCE is split into subpages of consecutive addresses
     /// with the same permissions, an empty one clears them all. Only for compatible windows.

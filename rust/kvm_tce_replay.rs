@@ -3,14 +3,19 @@
 //! kvm-tce-replay: sPAPR TCE tables with KVM's ioctls whose IOMMU-group attach replays the valid
 //! TCEs into the group, walking only the allocated TCE pages.
 
-#[allow(dead_code)] // Used by the tables and the replay walk.
+mod accounting;
+mod attach;
 mod bitwalk;
 mod device;
-#[allow(dead_code)] // Used by the tables and the replay walk.
 mod hwmap;
-#[allow(dead_code)] // Used by the tables and the replay walk.
+mod iommu;
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+mod mock_group;
+mod replay;
+mod shim;
+mod table;
 mod uapi;
-#[allow(dead_code)] // Used by the tables and the replay walk.
+mod user;
 mod window;
 
 use kernel::{
@@ -30,6 +35,13 @@ module! {
             description: "Allow mock IOMMU groups (test backend; needs CONFIG_KVM_TCE_REPLAY_MOCK)",
         },
     },
+}
+
+/// Every argument the shared checks refuse is `EINVAL` (`H_PARAMETER` for the hcalls).
+impl From<window::Invalid> for Error {
+    fn from(_: window::Invalid) -> Self {
+        EINVAL
+    }
 }
 
 #[pin_data]

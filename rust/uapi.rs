@@ -74,6 +74,7 @@ pub(crate) struct KvmEnableCap {
 
 impl KvmEnableCap {
     /// A request to enable `cap`, with every other field zero.
+    #[allow(dead_code, reason = "used by userspace")]
     pub(crate) const fn new(cap: u32) -> Self {
         Self {
             cap,

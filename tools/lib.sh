@@ -32,7 +32,8 @@ in_root() {
 			LIBCLANG_PATH=/usr/lib/llvm-19/lib \
 			CARGO_HTTP_CAINFO=/etc/ssl/certs/host-ca.crt \
 			CARGO_HOME="$C/cargo-home" CARGO_TERM_PROGRESS_WHEN=never \
-			KTR_CACHE="$C" \
+			KTR_CACHE="$C" TIMEOUT="${TIMEOUT:-}" KVM="${KVM:-}" ARCHES="${ARCHES:-}" \
+			KTR_DEBUG="${KTR_DEBUG:-}" \
 			/bin/bash -euc "cd \"\$1\"; shift; exec \"\$@\"" in-root "$PWD" "$@"
 	' in_root "$TROOT" "$TOP" "$CACHE" "$@"
 }

@@ -29,6 +29,8 @@ fi
 ver=${srcdir##*/src-}
 key=$(cat $frags | sha256sum | cut -c1-12)
 out="$CACHE/kernel-$arch-$ver-$key"
+exec 9>"$out.lock"
+flock 9 # one build of a given kernel at a time
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
 	log "kernel: building $arch ($ver, fragment $key) in $out; ~8 min on 2 cores"

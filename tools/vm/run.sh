@@ -43,7 +43,7 @@ log "vm: booting $arch (mode $mode) under QEMU; console log: $log"
 start=$(date +%s)
 set +e +o pipefail
 timeout "${TIMEOUT:-900}" "${qemu[@]}" -nographic -no-reboot -initrd "$initrd" -append "$append" \
-	</dev/null 2>&1 | tr -d '\r' | tee "$log" |
+	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
 	grep --line-buffered -E '^(ok|not ok|# |KTR:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic'
 status=${PIPESTATUS[0]}
 set -e -o pipefail

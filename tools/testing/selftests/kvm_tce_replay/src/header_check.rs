@@ -143,10 +143,3 @@ fn encoding_agrees_with_rustix() {
     );
     assert_eq!(KTR_PUT_TCE as Opcode, opcode::write::<KtrPutTce>(ktr, 0x10));
 }
-
-#[test]
-fn replay_capability_is_no_kvm_capability() {
-    // The highest KVM_CAP_* of the 7.3 uapi is 251; see also the kernel-source check in
-    // tools/check.sh, which reads every KVM_CAP_* of include/uapi/linux/kvm.h.
-    assert!(KVM_CAP_SPAPR_TCE_REPLAY > 1000);
-}

@@ -91,3 +91,276 @@ impl Device {
             .map(drop)
     }
 }
+
+impl Device {
+    /// `KVM_CREATE_SPAPR_TCE_64`.
+    pub fn create_table_raw(&self, mut req: KvmCreateSpaprTce64) -> Result<Table> {
+        let fd = ioctl_ref(self.0.as_fd(), KVM_CREATE_SPAPR_TCE_64, &mut req)?;
+        Ok(Table {
+            fd: new_fd(fd)?,
+            page_shift: req.page_shift,
+            offset: req.offset,
+            size: req.size,
+        })
+    }
+
+    /// A table at bus offset 0.
+    pub fn create_table(&self, liobn: u64, page_shift: u32, size: u64) -> Result<Table> {
+        self.create_table_raw(KvmCreateSpaprTce64 {
+            liobn,
+            page_shift,
+            flags: 0,
+            offset: 0,
+            size,
+        })
+    }
+
+    /// `KTR_CREATE_MOCK_GROUP`.
+    pub fn create_group_raw(&self, mut req: KtrMockGroup) -> Result<Group> {
+        let fd = ioctl_ref(self.0.as_fd(), KTR_CREATE_MOCK_GROUP, &mut req)?;
+        Ok(Group(new_fd(fd)?))
+    }
+
+    /// A mock group whose hardware table covers `table` with pages of `it_page_shift`.
+    pub fn create_group_for(&self, table: &Table, it_page_shift: u32) -> Result<Group> {
+        let shift = table.page_shift - it_page_shift;
+        let it_size = table.size << shift;
+        let bits = rustix::param::page_size().trailing_zeros() - 3;
+        let levels = (64 - (it_size - 1).leading_zeros()).div_ceil(bits).max(1);
+        self.create_group_raw(KtrMockGroup {
+            it_page_shift,
+            levels,
+            it_offset: table.offset << shift,
+            it_size,
+            flags: 0,
+        })
+    }
+
+    fn attach_op(&self, op: u32, table: &Table, group: &Group, flags: u32) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut req = KtrAttach {
+            groupfd: group.0.as_raw_fd(),
+            tablefd: table.fd.as_raw_fd(),
+            flags,
+            pad: 0,
+        };
+        ioctl_ref(self.0.as_fd(), op, &mut req).map(drop)
+    }
+
+    /// `KTR_ATTACH` with the normal walk.
+    pub fn attach(&self, table: &Table, group: &Group) -> Result<()> {
+        self.attach_op(KTR_ATTACH, table, group, KTR_ATTACH_WALK_POPULATED)
+    }
+
+    /// `KTR_ATTACH` with a replay strategy.
+    pub fn attach_with(&self, table: &Table, group: &Group, walk: u32) -> Result<()> {
+        self.attach_op(KTR_ATTACH, table, group, walk)
+    }
+
+    /// `KTR_DETACH`.
+    pub fn detach(&self, table: &Table, group: &Group) -> Result<()> {
+        self.attach_op(KTR_DETACH, table, group, 0)
+    }
+
+    /// `KTR_ATTACH`/`KTR_DETACH` with a raw argument.
+    pub fn attach_raw(&self, op: u32, mut req: KtrAttach) -> Result<()> {
+        ioctl_ref(self.0.as_fd(), op, &mut req).map(drop)
+    }
+
+    /// `KTR_MEM_STATS`.
+    pub fn mem_stats(&self) -> Result<KtrMemStats> {
+        let mut s = KtrMemStats::default();
+        ioctl_ref(self.0.as_fd(), KTR_MEM_STATS, &mut s)?;
+        Ok(s)
+    }
+}
+
+/// A TCE table fd and the geometry it was created with.
+pub struct Table {
+    pub fd: OwnedFd,
+    pub page_shift: u32,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl Table {
+    /// The I/O bus address of entry `entry`.
+    pub fn ioba(&self, entry: u64) -> u64 {
+        (self.offset + entry) << self.page_shift
+    }
+
+    pub fn put_ioba(&self, ioba: u64, tce: u64) -> Result<()> {
+        let mut req = KtrPutTce { ioba, tce };
+        ioctl_ref(self.fd.as_fd(), KTR_PUT_TCE, &mut req).map(drop)
+    }
+
+    pub fn put(&self, entry: u64, tce: u64) -> Result<()> {
+        self.put_ioba(self.ioba(entry), tce)
+    }
+
+    pub fn get_ioba(&self, ioba: u64) -> Result<u64> {
+        let mut req = KtrGetTce { ioba, tce: 0 };
+        ioctl_ref(self.fd.as_fd(), KTR_GET_TCE, &mut req)?;
+        Ok(req.tce)
+    }
+
+    pub fn get(&self, entry: u64) -> Result<u64> {
+        self.get_ioba(self.ioba(entry))
+    }
+
+    pub fn stuff_ioba(&self, ioba: u64, tce_value: u64, npages: u64) -> Result<()> {
+        let mut req = KtrStuffTce {
+            ioba,
+            tce_value,
+            npages,
+        };
+        ioctl_ref(self.fd.as_fd(), KTR_STUFF_TCE, &mut req).map(drop)
+    }
+
+    pub fn stuff(&self, entry: u64, tce: u64, npages: u64) -> Result<()> {
+        self.stuff_ioba(self.ioba(entry), tce, npages)
+    }
+
+    /// `KTR_PUT_TCE_INDIRECT` from a 4 KiB-aligned list, as the hcall takes it.
+    pub fn put_indirect(&self, entry: u64, tces: &[u64]) -> Result<()> {
+        let mut list = TceList::new();
+        list.0[..tces.len()].copy_from_slice(tces);
+        self.put_indirect_raw(self.ioba(entry), list.0.as_ptr() as u64, tces.len() as u64)
+    }
+
+    pub fn put_indirect_raw(&self, ioba: u64, tces: u64, npages: u64) -> Result<()> {
+        let mut req = KtrPutTceIndirect { ioba, tces, npages };
+        ioctl_ref(self.fd.as_fd(), KTR_PUT_TCE_INDIRECT, &mut req).map(drop)
+    }
+
+    pub fn stats(&self) -> Result<KtrTableStats> {
+        let mut s = KtrTableStats::default();
+        ioctl_ref(self.fd.as_fd(), KTR_TABLE_STATS, &mut s)?;
+        Ok(s)
+    }
+
+    /// `KTR_GET_POPULATED`: the bitmap words and the entries per TCE page.
+    pub fn populated(&self, first_page: u64, npages: u64) -> Result<(Vec<u64>, u64)> {
+        let mut words = vec![0u64; npages.div_ceil(64) as usize];
+        let mut req = KtrPopulated {
+            first_page,
+            npages,
+            bitmap: words.as_mut_ptr() as u64,
+            entries_per_page: 0,
+        };
+        ioctl_ref(self.fd.as_fd(), KTR_GET_POPULATED, &mut req)?;
+        Ok((words, req.entries_per_page))
+    }
+}
+
+/// A 4 KiB-aligned list of up to 512 TCEs, as H_PUT_TCE_INDIRECT takes it.
+#[repr(C, align(4096))]
+pub struct TceList(pub [u64; 512]);
+
+impl TceList {
+    pub fn new() -> Box<Self> {
+        Box::new(Self([0; 512]))
+    }
+}
+
+/// A mock IOMMU group fd.
+pub struct Group(pub OwnedFd);
+
+impl Group {
+    /// Hardware entries `first .. first + count`, in one `KTR_MOCK_READ`.
+    pub fn read_raw(&self, first: u64, count: u64) -> Result<Vec<u64>> {
+        let mut out = vec![0u64; count as usize];
+        let mut req = KtrMockRead {
+            first,
+            count,
+            entries: out.as_mut_ptr() as u64,
+        };
+        ioctl_ref(self.0.as_fd(), KTR_MOCK_READ, &mut req)?;
+        Ok(out)
+    }
+
+    /// Hardware entries `first .. first + count`, in as many reads as needed.
+    pub fn read(&self, first: u64, count: u64) -> Result<Vec<u64>> {
+        let mut out = Vec::with_capacity(count as usize);
+        let mut at = first;
+        while at < first + count {
+            let n = (first + count - at).min(KTR_MOCK_READ_MAX);
+            out.extend(self.read_raw(at, n)?);
+            at += n;
+        }
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<KtrMockStats> {
+        let mut s = KtrMockStats::default();
+        ioctl_ref(self.0.as_fd(), KTR_MOCK_STATS, &mut s)?;
+        Ok(s)
+    }
+
+    /// The `n`-th next hardware page allocation fails (0: none).
+    pub fn fail_alloc(&self, mut n: u64) -> Result<()> {
+        ioctl_ref(self.0.as_fd(), KTR_MOCK_FAIL_ALLOC, &mut n).map(drop)
+    }
+}
+
+/// A shared mapping of a table's TCE array.
+pub struct Mapping {
+    ptr: *mut u64,
+    len: usize,
+}
+
+impl Mapping {
+    /// Maps `pages` pages of `table` read-write and shared, as QEMU does.
+    pub fn new(table: &Table, pages: usize) -> Result<Self> {
+        use rustix::mm::{mmap, MapFlags, ProtFlags};
+        let len = pages * rustix::param::page_size();
+        // SAFETY: a new mapping at an address the kernel chooses.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &table.fd,
+                0,
+            )?
+        };
+        Ok(Self {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// Entries mapped.
+    pub fn entries(&self) -> usize {
+        self.len / 8
+    }
+
+    pub fn read(&self, entry: usize) -> u64 {
+        assert!(entry < self.entries());
+        // SAFETY: inside the mapping; volatile because the kernel writes it too.
+        unsafe { self.ptr.add(entry).read_volatile() }
+    }
+
+    pub fn write(&self, entry: usize, value: u64) {
+        assert!(entry < self.entries());
+        // SAFETY: inside the mapping.
+        unsafe { self.ptr.add(entry).write_volatile(value) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `new` mapped.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Bytes of the kernel's free memory (MemFree of /proc/meminfo).
+pub fn mem_free() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemFree:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

@@ -17,6 +17,7 @@ mod uapi;
 mod window;
 
 mod cases;
+mod demo;
 mod ktr;
 mod tap;
 
@@ -60,7 +61,15 @@ macro_rules! ensure_eq {
     }};
 }
 
-fn run(cases: &[(&str, fn() -> CaseResult)], filter: Option<&str>) -> i32 {
+/// Prints a kselftest diagnostic line (`# ...`).
+#[macro_export]
+macro_rules! diag {
+    ($($arg:tt)+) => {
+        println!("# {}", format!($($arg)+))
+    };
+}
+
+fn run(cases: &[cases::Case], filter: Option<&str>) -> i32 {
     let selected: Vec<_> = cases
         .iter()
         .filter(|(name, _)| filter.is_none_or(|f| name.contains(f)))
@@ -82,8 +91,13 @@ fn main() {
     let mode = args.first().map(String::as_str).unwrap_or("test");
     let code = match mode {
         "test" => run(cases::ALL, args.get(1).map(String::as_str)),
+        "demo" => demo::run(),
+        "child-touch" => {
+            let num = |i: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0);
+            cases::mmap::child_touch(num(1), num(2))
+        }
         _ => {
-            eprintln!("usage: kvm_tce_replay_test [test [FILTER]]");
+            eprintln!("usage: kvm_tce_replay_test [test [FILTER] | demo]");
             2
         }
     };

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Attaching an IOMMU group to a TCE table and detaching it, after
+//! `KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE` and `kvm_spapr_tce_attach_iommu_group`, plus the replay.
+//!
+//! Ordering: the attachment is published in the table first and the replay runs after, so an
+//! update racing with the attach is either seen by the replay or written to the group by the
+//! update itself; both write the table's current value, so nothing is lost.
+
+use crate::{
+    device::Context,
+    iommu::{Attached, IommuBackend},
+    replay::{replay, Walk},
+    table::Table,
+};
+use core::ptr;
+use kernel::{prelude::*, sync::Arc};
+
+fn same_group(a: &Arc<dyn IommuBackend>, b: &Arc<dyn IommuBackend>) -> bool {
+    ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+}
+
+/// Removes `group` from the table's attached groups.
+fn unpublish(table: &Table, group: &Arc<dyn IommuBackend>) {
+    table.lock().groups.retain(|g| !same_group(g, group));
+}
+
+/// Attaches `group` to `table`; with replay enabled in `ctx`, replays the table into it.
+pub(crate) fn attach(
+    ctx: &Context,
+    table: &Table,
+    group: Arc<dyn IommuBackend>,
+    walk: Walk,
+) -> Result {
+    if !ptr::eq(table.claim().context(), ctx) {
+        return Err(EINVAL);
+    }
+    if !group.geometry().compatible(table.window()) {
+        return Err(EINVAL);
+    }
+    let mut binding = group.binding().state.lock();
+    match &mut *binding {
+        // Attaching again takes a reference and replays nothing.
+        Some(a) if a.table == table.id() => {
+            a.refs = a.refs.checked_add(1).ok_or(EOVERFLOW)?;
+            return Ok(());
+        }
+        Some(_) => return Err(EBUSY),
+        None => {}
+    }
+    // Publish first: from here on every update reaches the group too.
+    table.lock().groups.push(group.clone(), GFP_KERNEL)?;
+    *binding = Some(Attached {
+        table: table.id(),
+        refs: 1,
+    });
+    if ctx.replay_enabled() {
+        match replay(table, &*group, walk) {
+            Ok(stats) => table.lock().record(stats),
+            Err(e) => {
+                // The group ends detached, its hardware table as before the attach (empty).
+                unpublish(table, &group);
+                *binding = None;
+                group.clear_all();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undoes one attach of `group` to `table`; the last one detaches it and clears its hardware
+/// table. ENOENT if the group is not attached to the table.
+pub(crate) fn detach(ctx: &Context, table: &Table, group: Arc<dyn IommuBackend>) -> Result {
+    if !ptr::eq(table.claim().context(), ctx) {
+        return Err(EINVAL);
+    }
+    let mut binding = group.binding().state.lock();
+    match &mut *binding {
+        Some(a) if a.table == table.id() && a.refs > 1 => {
+            a.refs -= 1;
+            return Ok(());
+        }
+        Some(a) if a.table == table.id() => {}
+        _ => return Err(ENOENT),
+    }
+    unpublish(table, &group);
+    *binding = None;
+    group.clear_all();
+    Ok(())
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The IOMMU group backends a table attaches to: what a backend must provide (its hardware
+//! table's geometry and an exchange of one entry), and the attachment bookkeeping they share.
+
+use crate::{hwmap::HwGeometry, table::Table, window::Window};
+use kernel::{new_mutex, prelude::*, sync::Mutex};
+
+/// A hardware TCE table behind an IOMMU group: the mock one (tests) or a real `iommu_table`.
+pub(crate) trait IommuBackend: Send + Sync {
+    /// The hardware table's geometry.
+    fn geometry(&self) -> HwGeometry;
+
+    /// Exchanges hardware entry `index` (0 is the entry at `it_offset`) for `value` and returns
+    /// the old one, like `iommu_tce_xchg_no_kill`. Clearing an entry never allocates.
+    fn xchg(&self, index: u64, value: u64) -> Result<u64>;
+
+    /// Clears every entry of the hardware table: the group is being detached.
+    fn clear_all(&self);
+
+    /// The group's attachment state.
+    fn binding(&self) -> &Binding;
+}
+
+/// Which table (if any) a group is attached to, and how many times.
+pub(crate) struct Attached {
+    /// Identity of the table (its address; the table holds the group while attached).
+    pub(crate) table: usize,
+    /// Number of attaches not yet undone by a detach.
+    pub(crate) refs: u32,
+}
+
+/// The attachment state of a group, serialising its attaches and detaches (held across a
+/// replay, outside the table's lock).
+#[pin_data]
+pub(crate) struct Binding {
+    #[pin]
+    pub(crate) state: Mutex<Option<Attached>>,
+}
+
+impl Binding {
+    /// A group not attached to any table.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            state <- new_mutex!(None),
+        })
+    }
+}
+
+/// Writes window entry `entry` holding `tce` into `group`: a valid TCE is split into hardware
+/// subpages, an empty one clears them (`kvmppc_tce_iommu_map` / `_unmap`). Returns the number
+/// of hardware entries written.
+pub(crate) fn map_entry(group: &dyn IommuBackend, w: &Window, entry: u64, tce: u64) -> Result<u64> {
+    let mut written = 0;
+    for (index, value) in group.geometry().split(w, entry, tce) {
+        group.xchg(index, value)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Detaches `group` from `table` for good (the table is going away, or an attach failed):
+/// forgets the attachment and clears the group's hardware table.
+pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
+    let mut state = group.binding().state.lock();
+    if state.as_ref().is_some_and(|a| a.table == table.id()) {
+        *state = None;
+        group.clear_all();
+    }
+}

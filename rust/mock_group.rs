@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mock IOMMU group, the designated test backend (the pattern of iommufd's mock domain): a
+//! hardware TCE table of its own geometry, multi-level and lazily allocated like powernv's
+//! (arch/powerpc/platforms/powernv/pci-ioda-tce.c), with counters and allocation-failure
+//! injection, behind a group fd.
+
+use crate::{
+    accounting::{self, Accounted},
+    hwmap::{HwGeometry, Levels},
+    iommu::{Binding, IommuBackend},
+    shim::{AnonFile, FileOps},
+    uapi::*,
+    user,
+    window::Window,
+};
+use core::mem::size_of;
+use kernel::{
+    new_mutex,
+    page::{PAGE_SHIFT, PAGE_SIZE},
+    prelude::*,
+    sync::{Arc, ArcBorrow, Mutex},
+};
+
+/// One level of the hardware table: a page of child pointers or a page of hardware TCEs.
+enum Node {
+    Dir {
+        children: KVec<Option<KBox<Node>>>,
+        _acct: Accounted,
+    },
+    Leaf {
+        entries: KVec<u64>,
+        _acct: Accounted,
+    },
+}
+
+/// Counters and failure injection of a hardware table.
+#[derive(Default)]
+struct Counters {
+    pages: u64,
+    valid: u64,
+    written: u64,
+    exchanges: u64,
+    /// 0: allocations succeed; n: the n-th next allocation fails.
+    fail_in: u64,
+}
+
+impl Counters {
+    fn alloc(&mut self, levels: &Levels, leaf: bool) -> Result<KBox<Node>> {
+        if self.fail_in > 0 {
+            self.fail_in -= 1;
+            if self.fail_in == 0 {
+                return Err(ENOMEM);
+            }
+        }
+        let slots = levels.slots();
+        let acct = Accounted::new(&accounting::MOCK, PAGE_SIZE);
+        let node = if leaf {
+            Node::Leaf {
+                entries: KVec::from_elem(0u64, slots, GFP_KERNEL)?,
+                _acct: acct,
+            }
+        } else {
+            let mut children = KVec::with_capacity(slots, GFP_KERNEL)?;
+            for _ in 0..slots {
+                children.push(None, GFP_KERNEL)?;
+            }
+            Node::Dir {
+                children,
+                _acct: acct,
+            }
+        };
+        self.pages += 1;
+        Ok(KBox::new(node, GFP_KERNEL)?)
+    }
+}
+
+/// The hardware table: its levels and counters.
+struct HwTable {
+    root: Option<KBox<Node>>,
+    counters: Counters,
+}
+
+fn xchg_at(
+    slot: &mut Option<KBox<Node>>,
+    c: &mut Counters,
+    levels: &Levels,
+    level: u32,
+    index: u64,
+    value: u64,
+) -> Result<u64> {
+    if slot.is_none() {
+        if value == 0 {
+            // Clearing never allocates.
+            return Ok(0);
+        }
+        *slot = Some(c.alloc(levels, level + 1 == levels.levels())?);
+    }
+    let i = levels.slot(index, level);
+    match slot.as_deref_mut() {
+        Some(Node::Dir { children, .. }) => {
+            let child = children.get_mut(i).ok_or(EINVAL)?;
+            xchg_at(child, c, levels, level + 1, index, value)
+        }
+        Some(Node::Leaf { entries, .. }) => {
+            let old = core::mem::replace(entries.get_mut(i).ok_or(EINVAL)?, value);
+            c.valid = c.valid + u64::from(value != 0) - u64::from(old != 0);
+            Ok(old)
+        }
+        None => Err(EINVAL),
+    }
+}
+
+fn lookup(mut node: Option<&Node>, levels: &Levels, index: u64) -> u64 {
+    for level in 0..levels.levels() {
+        let i = levels.slot(index, level);
+        match node {
+            Some(Node::Dir { children, .. }) => node = children.get(i).and_then(|c| c.as_deref()),
+            Some(Node::Leaf { entries, .. }) => return entries.get(i).copied().unwrap_or(0),
+            None => return 0,
+        }
+    }
+    0
+}
+
+/// A mock IOMMU group with one hardware table.
+#[pin_data]
+pub(crate) struct MockGroup {
+    geo: HwGeometry,
+    levels: Levels,
+    #[pin]
+    binding: Binding,
+    #[pin]
+    hw: Mutex<HwTable>,
+    _acct: Accounted,
+}
+
+static MOCK_FOPS: FileOps = FileOps::new::<MockGroup>();
+
+/// Entries copied out per hold of the hardware table's lock by `KTR_MOCK_READ`.
+const READ_BATCH: usize = 4096;
+
+impl MockGroup {
+    /// Creates a group from `KTR_CREATE_MOCK_GROUP`'s argument; its geometry is checked like a
+    /// window's, and its levels must be able to address `it_size` entries.
+    pub(crate) fn create(req: &KtrMockGroup) -> Result<Arc<Self>> {
+        if req.flags != 0 {
+            return Err(EINVAL);
+        }
+        Window::new(req.it_page_shift, req.it_offset, req.it_size)?;
+        let levels = Levels::new(req.levels, PAGE_SHIFT as u32 - 3, req.it_size).ok_or(EINVAL)?;
+        Arc::pin_init(
+            pin_init!(Self {
+                geo: HwGeometry {
+                    it_page_shift: req.it_page_shift,
+                    it_offset: req.it_offset,
+                    it_size: req.it_size,
+                },
+                levels,
+                binding <- Binding::new(),
+                hw <- new_mutex!(HwTable {
+                    root: None,
+                    counters: Counters::default(),
+                }),
+                _acct: Accounted::new(&accounting::MOCK, size_of::<Self>()),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn read(&self, arg: usize) -> Result<isize> {
+        let req: KtrMockRead = user::read(arg)?;
+        let end = req.first.checked_add(req.count).ok_or(EINVAL)?;
+        if req.count > KTR_MOCK_READ_MAX || end > self.geo.it_size {
+            return Err(EINVAL);
+        }
+        let mut out = user::u64_writer(req.entries, req.count)?;
+        let mut batch = KVec::with_capacity(READ_BATCH, GFP_KERNEL)?;
+        let mut index = req.first;
+        while index < end {
+            let batch_end = end.min(index + READ_BATCH as u64);
+            batch.clear();
+            {
+                let hw = self.hw.lock();
+                for i in index..batch_end {
+                    batch.push(lookup(hw.root.as_deref(), &self.levels, i), GFP_KERNEL)?;
+                }
+            }
+            for value in batch.iter() {
+                out.write(value)?;
+            }
+            index = batch_end;
+        }
+        Ok(0)
+    }
+
+    fn stats(&self) -> KtrMockStats {
+        // The attach lock comes before the hardware table's: take them one after the other.
+        let attached = u64::from(self.binding.state.lock().is_some());
+        let hw = self.hw.lock();
+        let c = &hw.counters;
+        KtrMockStats {
+            entries_written: c.written,
+            exchanges: c.exchanges,
+            entries_valid: c.valid,
+            pages_allocated: c.pages,
+            attached,
+        }
+    }
+}
+
+impl IommuBackend for MockGroup {
+    fn geometry(&self) -> HwGeometry {
+        self.geo
+    }
+
+    fn xchg(&self, index: u64, value: u64) -> Result<u64> {
+        if index >= self.geo.it_size {
+            return Err(EINVAL);
+        }
+        let mut hw = self.hw.lock();
+        let HwTable { root, counters } = &mut *hw;
+        let old = xchg_at(root, counters, &self.levels, 0, index, value)?;
+        counters.exchanges += 1;
+        if value != 0 {
+            counters.written += 1;
+        }
+        Ok(old)
+    }
+
+    fn clear_all(&self) {
+        let mut hw = self.hw.lock();
+        hw.root = None;
+        hw.counters.pages = 0;
+        hw.counters.valid = 0;
+    }
+
+    fn binding(&self) -> &Binding {
+        &self.binding
+    }
+}
+
+impl AnonFile for MockGroup {
+    const NAME: &'static CStr = c"ktr-mock-iommu-group";
+
+    fn fops() -> &'static FileOps {
+        &MOCK_FOPS
+    }
+
+    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            KTR_MOCK_READ => this.read(arg),
+            KTR_MOCK_STATS => {
+                user::write(arg, &this.stats())?;
+                Ok(0)
+            }
+            KTR_MOCK_FAIL_ALLOC => {
+                let n: u64 = user::read(arg)?;
+                this.hw.lock().counters.fail_in = n;
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+}

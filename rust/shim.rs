@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's one thin layer over raw C: anonymous-inode files with our own file operations,
+//! the mmap fault handlers, an insert-only sparse map over the XArray, the kernel address of a
+//! page and `cond_resched`. Everything outside this file is safe Rust.
+
+use core::{
+    marker::PhantomData,
+    ptr::{self, NonNull},
+    sync::atomic::AtomicU64,
+};
+use kernel::{
+    bindings,
+    error::from_err_ptr,
+    ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void},
+    fs::{file::FileDescriptorReservation, File, LocalFile},
+    mm::virt::{VmaNew, VmaRef},
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+    sync::{aref::ARef, Arc, ArcBorrow},
+    types::{ForeignOwnable, Opaque},
+};
+
+#[cfg(CONFIG_HIGHMEM)]
+compile_error!("TCE pages are used through the kernel's direct map, which needs !CONFIG_HIGHMEM");
+
+extern "C" {
+    fn anon_inode_getfile(
+        name: *const c_char,
+        fops: *const c_void,
+        private: *mut c_void,
+        flags: c_int,
+    ) -> *mut c_void;
+}
+
+/// An object behind an anonymous-inode file descriptor (a TCE table, a mock IOMMU group).
+pub(crate) trait AnonFile: Send + Sync + Sized + 'static {
+    /// Name of the anonymous inode, as `/proc/PID/fd` shows it.
+    const NAME: &'static CStr;
+
+    /// The file operations of this type: a `static` made with [`FileOps::new`], whose address
+    /// identifies the type of a file.
+    fn fops() -> &'static FileOps;
+
+    /// An ioctl on the file.
+    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize>;
+}
+
+/// An object whose file can be mmapped: pages are inserted on fault.
+pub(crate) trait Mappable: AnonFile {
+    /// Number of pages that can be faulted in; past them, accesses raise SIGBUS.
+    fn pages(&self) -> usize;
+
+    /// The page to map at page offset `pgoff`, allocating it for a write fault; `None` maps the
+    /// zero page read-only. `may_write` tells whether the mapping can ever be written.
+    fn fault(&self, pgoff: usize, write: bool, may_write: bool) -> Result<Option<&Page>>;
+}
+
+/// What a fault returns to the memory manager.
+enum FaultOutcome {
+    Insert(*mut bindings::page, bool),
+    Error(Error),
+}
+
+/// The file operations of an [`AnonFile`] type.
+pub(crate) struct FileOps(bindings::file_operations);
+
+// SAFETY: the operations are never modified after construction and only hold function pointers
+// and the module pointer, which may be used from any thread.
+unsafe impl Sync for FileOps {}
+
+struct Ops<T>(PhantomData<T>);
+
+impl<T: AnonFile> Ops<T> {
+    /// # Safety
+    ///
+    /// `file` is a file created by [`install_fd`] for `T`, so its private data is an `Arc<T>`.
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: by the function's safety requirement; the last reference to the file is going
+        // away, so the `Arc<T>` it owns is given back exactly once.
+        drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) });
+        0
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::release`]; the file is alive for the duration of the call.
+    unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: the private data is an `Arc<T>` that lives as long as the file.
+        let this = unsafe { <Arc<T> as ForeignOwnable>::borrow((*file).private_data) };
+        match T::ioctl(this, cmd, arg) {
+            Ok(ret) => ret as c_long,
+            Err(e) => e.to_errno() as c_long,
+        }
+    }
+}
+
+impl<T: Mappable> Ops<T> {
+    const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(Self::fault),
+        pfn_mkwrite: Some(Self::pfn_mkwrite),
+        ..pin_init::zeroed()
+    };
+
+    /// # Safety
+    ///
+    /// As for [`Self::release`]; `vma` is a new mapping of `file` being set up.
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: the caller passes a VMA under construction, with the mmap lock held.
+        let area = unsafe { VmaNew::from_raw(vma) };
+        if area.flags() & bindings::VM_SHARED == 0 {
+            return EINVAL.to_errno();
+        }
+        // A mixed map of normal pages and the zero page; VM_IO keeps GUP away, which is what
+        // allows the zero page in a writable shared mapping (vm_mixed_zeropage_allowed()).
+        area.set_io();
+        area.set_dontexpand();
+        area.set_dontdump();
+        area.set_mixedmap();
+        // SAFETY: the VMA is being set up and not yet visible; the private data is the file's
+        // `Arc<T>`, which outlives the VMA because the VMA holds a reference to the file.
+        unsafe {
+            (*vma).vm_ops = &Self::VM_OPS;
+            (*vma).vm_private_data = (*file).private_data;
+        }
+        0
+    }
+
+    /// # Safety
+    ///
+    /// `vmf` is a fault on a VMA set up by [`Self::mmap`].
+    unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: the fault describes a live VMA of ours, whose private data is an `Arc<T>`.
+        let (this, pgoff, flags, write) = unsafe {
+            let f = &(*vmf).__bindgen_anon_1;
+            let this = <Arc<T> as ForeignOwnable>::borrow((*f.vma).vm_private_data);
+            let area = VmaRef::from_raw(f.vma);
+            let write = (*vmf).flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0;
+            (this, f.pgoff, area.flags(), write)
+        };
+        let may_write = flags & bindings::VM_MAYWRITE != 0;
+        let outcome = if pgoff >= this.pages() {
+            FaultOutcome::Error(EFAULT)
+        } else {
+            match this.fault(pgoff, write, may_write) {
+                Ok(Some(page)) => FaultOutcome::Insert(page.as_ptr(), true),
+                // SAFETY: `__zero_page` is set once at boot and never changes.
+                Ok(None) => FaultOutcome::Insert(unsafe { bindings::__zero_page }, false),
+                Err(e) => FaultOutcome::Error(e),
+            }
+        };
+        match outcome {
+            // SAFETY: `vmf` is the current fault; the page is either a page of the table, which
+            // lives as long as the table (and so the VMA), or the zero page. For the zero page
+            // `mkwrite` is false, so it is mapped read-only.
+            FaultOutcome::Insert(page, mkwrite) => unsafe {
+                bindings::vmf_insert_page_mkwrite(vmf, page, mkwrite)
+            },
+            FaultOutcome::Error(e) if e == ENOMEM => bindings::vm_fault_reason_VM_FAULT_OOM,
+            FaultOutcome::Error(_) => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+        }
+    }
+
+    /// A write to a read-only PTE of ours, which only ever maps the zero page: allocate the
+    /// table page, drop the zero page's PTE and let the access fault again.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::fault`].
+    unsafe extern "C" fn pfn_mkwrite(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: as in `fault`; the PTE lock is not held while `pfn_mkwrite` runs.
+        let (this, pgoff, area, address) = unsafe {
+            let f = &(*vmf).__bindgen_anon_1;
+            let this = <Arc<T> as ForeignOwnable>::borrow((*f.vma).vm_private_data);
+            (this, f.pgoff, VmaRef::from_raw(f.vma), f.address)
+        };
+        if pgoff >= this.pages() {
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        }
+        match this.fault(pgoff, true, true) {
+            Ok(_) => {
+                area.zap_vma_range(address, PAGE_SIZE);
+                bindings::vm_fault_reason_VM_FAULT_NOPAGE
+            }
+            Err(e) if e == ENOMEM => bindings::vm_fault_reason_VM_FAULT_OOM,
+            Err(_) => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+        }
+    }
+}
+
+impl FileOps {
+    /// The file operations of `T`: release, ioctl and no mmap.
+    pub(crate) const fn new<T: AnonFile>() -> Self {
+        Self(bindings::file_operations {
+            owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+            release: Some(Ops::<T>::release),
+            unlocked_ioctl: Some(Ops::<T>::ioctl),
+            #[cfg(CONFIG_COMPAT)]
+            compat_ioctl: Some(bindings::compat_ptr_ioctl),
+            ..pin_init::zeroed()
+        })
+    }
+
+    /// The file operations of `T` with mmap: pages inserted on fault, see [`Mappable`].
+    pub(crate) const fn new_mappable<T: Mappable>() -> Self {
+        let mut ops = Self::new::<T>();
+        ops.0.mmap = Some(Ops::<T>::mmap);
+        ops
+    }
+}
+
+/// Creates an anonymous-inode file for `this` (O_RDWR) and installs it in a new fd with
+/// O_CLOEXEC, as KVM does for its TCE tables; returns the fd.
+pub(crate) fn install_fd<T: AnonFile>(this: Arc<T>) -> Result<isize> {
+    let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    let private = this.into_foreign();
+    // SAFETY: the name is a NUL-terminated static string, the operations are a static of `T`
+    // and `private` is an `Arc<T>` that the file's release gives back.
+    let file = unsafe {
+        anon_inode_getfile(
+            T::NAME.as_char_ptr(),
+            ptr::from_ref(&T::fops().0).cast(),
+            private,
+            bindings::O_RDWR as c_int,
+        )
+    };
+    let file = match from_err_ptr(file.cast::<bindings::file>()) {
+        Ok(file) => file,
+        Err(e) => {
+            // SAFETY: the file was not created, so the `Arc<T>` is still ours.
+            drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(private) });
+            return Err(e);
+        }
+    };
+    // SAFETY: `anon_inode_getfile` returned a new file whose one reference we own.
+    let file: ARef<File> = unsafe { ARef::from_raw(NonNull::new_unchecked(file.cast())) };
+    let fd = reservation.reserved_fd();
+    reservation.fd_install(file);
+    Ok(fd as isize)
+}
+
+/// The object of type `T` behind the fd `fd` of the calling process: EBADF if `fd` is not
+/// open, EINVAL if it is not a file of `T`.
+pub(crate) fn from_fd<T: AnonFile>(fd: i32) -> Result<Arc<T>> {
+    let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+    let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+    let raw = file.as_ptr();
+    // SAFETY: `fget` holds a reference, so the file is alive; `f_op` never changes.
+    if !ptr::eq(unsafe { (*raw).f_op }, &T::fops().0) {
+        return Err(EINVAL);
+    }
+    // SAFETY: the file is one of `T`'s, so its private data is an `Arc<T>`, alive while we hold
+    // the file; we take a new reference before dropping ours to the file.
+    let this = unsafe { <Arc<T> as ForeignOwnable>::borrow((*raw).private_data) };
+    Ok(this.into())
+}
+
+/// A sparse map from u64 indices to boxed values over the kernel's XArray, to which values are
+/// only ever added: a value, once in, stays at its address until the map is dropped. That is what
+/// lets [`SparseMap::get`] hand out plain references without holding any lock.
+///
+/// # Invariants
+///
+/// Every entry of `xa` is a pointer from `KBox::into_raw` of a `T`; entries are only inserted,
+/// never replaced or erased, until `drop`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct SparseMap<T> {
+    #[pin]
+    xa: Opaque<bindings::xarray>,
+    _p: PhantomData<KBox<T>>,
+}
+
+// SAFETY: the map owns `T`s (so it is `Send` if they are) and hands out `&T` to any thread (so it
+// is `Sync` if `T` is `Sync`); the XArray does its own locking.
+unsafe impl<T: Send> Send for SparseMap<T> {}
+// SAFETY: see above.
+unsafe impl<T: Send + Sync> Sync for SparseMap<T> {}
+
+impl<T> SparseMap<T> {
+    /// An empty map; allocates nothing.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `xa` is valid memory for an XArray, initialised here.
+            xa <- Opaque::ffi_init(|xa| unsafe { bindings::xa_init_flags(xa, 0) }),
+            _p: PhantomData,
+        })
+    }
+
+    fn ptr_at(&self, index: u64) -> Option<NonNull<T>> {
+        let index = usize::try_from(index).ok()?;
+        // SAFETY: the XArray is initialised; `xa_load` takes the RCU read lock itself.
+        NonNull::new(unsafe { bindings::xa_load(self.xa.get(), index) }.cast())
+    }
+
+    /// The value at `index`.
+    pub(crate) fn get(&self, index: u64) -> Option<&T> {
+        // SAFETY: by the type invariant the entry is a live `T` that stays put while `self` lives.
+        self.ptr_at(index).map(|p| unsafe { p.as_ref() })
+    }
+
+    /// The value at `index`, made by `make` and inserted if there was none; the flag is true if
+    /// this call inserted it. Callers that may race must accept that another value won.
+    pub(crate) fn get_or_insert(
+        &self,
+        index: u64,
+        make: impl FnOnce() -> Result<KBox<T>>,
+    ) -> Result<(&T, bool)> {
+        if let Some(v) = self.get(index) {
+            return Ok((v, false));
+        }
+        let idx = usize::try_from(index).map_err(|_| EINVAL)?;
+        let new = KBox::into_raw(make()?);
+        // SAFETY: the XArray is initialised; `__xa_cmpxchg` needs its lock, taken around it (and
+        // dropped by it while allocating with GFP_KERNEL).
+        let old = unsafe {
+            bindings::xa_lock(self.xa.get());
+            let old = bindings::__xa_cmpxchg(
+                self.xa.get(),
+                idx,
+                ptr::null_mut(),
+                new.cast(),
+                bindings::GFP_KERNEL,
+            );
+            bindings::xa_unlock(self.xa.get());
+            old
+        };
+        // SAFETY: `xa_err` only inspects the value.
+        let err = unsafe { bindings::xa_err(old) };
+        if err != 0 || !old.is_null() {
+            // SAFETY: `new` did not go into the map, so we still own it.
+            drop(unsafe { KBox::from_raw(new) });
+            if err != 0 {
+                return Err(Error::from_errno(err));
+            }
+            // SAFETY: `old` is the entry that won, a live `T` by the type invariant.
+            return Ok((unsafe { &*old.cast::<T>() }, false));
+        }
+        // INVARIANT: the entry is a `KBox::into_raw` pointer.
+        // SAFETY: `new` is now in the map and lives as long as `self`.
+        Ok((unsafe { &*new }, true))
+    }
+
+    /// The first value at an index in `from..=last`, with its index.
+    pub(crate) fn find(&self, from: u64, last: u64) -> Option<(u64, &T)> {
+        let mut index = usize::try_from(from).ok()?;
+        let last = usize::try_from(last).unwrap_or(usize::MAX);
+        // SAFETY: the XArray is initialised; `xa_find` takes the RCU read lock itself.
+        let p = unsafe { bindings::xa_find(self.xa.get(), &mut index, last, bindings::XA_PRESENT) };
+        // SAFETY: by the type invariant the entry is a live `T` that stays put while `self` lives.
+        NonNull::new(p.cast::<T>()).map(|p| (index as u64, unsafe { p.as_ref() }))
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for SparseMap<T> {
+    fn drop(self: Pin<&mut Self>) {
+        let mut from = 0;
+        while let Some((index, value)) = self.find(from, u64::MAX) {
+            let raw = ptr::from_ref(value).cast_mut();
+            // SAFETY: by the type invariant the entry came from `KBox::into_raw`; it is freed once
+            // and the XArray, destroyed right after, is not read again.
+            drop(unsafe { KBox::from_raw(raw) });
+            match index.checked_add(1) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        // SAFETY: the XArray is initialised and no longer used.
+        unsafe { bindings::xa_destroy(self.xa.get()) };
+    }
+}
+
+/// The TCEs of a page, through the kernel's direct map, as atomics: userspace may write the
+/// same memory through mmap at any time.
+pub(crate) fn page_words(page: &Page) -> &[AtomicU64] {
+    // SAFETY: without CONFIG_HIGHMEM (checked at the top of this file) `kmap_local_page` returns
+    // `page_address()` and `kunmap_local` does nothing, so the address is the page's permanent
+    // direct-map address, valid for as long as `page` is allocated, which `&page` guarantees.
+    let addr = unsafe {
+        let addr = bindings::kmap_local_page(page.as_ptr());
+        bindings::kunmap_local(addr);
+        addr
+    };
+    // SAFETY: the page is PAGE_SIZE bytes, page-aligned, and only ever accessed as u64 atomics.
+    unsafe { core::slice::from_raw_parts(addr.cast::<AtomicU64>(), PAGE_SIZE / 8) }
+}
+
+/// A reschedule point for long loops; without preemption (or with dynamic preemption) it may
+/// sleep, with full or lazy preemption the scheduler preempts by itself and this is a no-op.
+pub(crate) fn cond_resched() {
+    #[cfg(any(not(CONFIG_PREEMPTION), CONFIG_PREEMPT_DYNAMIC))]
+    {
+        extern "C" {
+            fn __cond_resched() -> c_int;
+        }
+        // SAFETY: callers hold no spinlock; `__cond_resched` may sleep.
+        unsafe { __cond_resched() };
+    }
+}
+
+/// Marks the uapi structs as plain data that can be copied from and to userspace.
+macro_rules! plain_data {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: a `repr(C)` struct of integers and integer arrays without padding (the sizes
+        // are checked in uapi.rs): every bit pattern is valid and every byte is initialised.
+        unsafe impl kernel::transmute::FromBytes for $t {}
+        // SAFETY: as above.
+        unsafe impl kernel::transmute::AsBytes for $t {}
+    )*};
+}
+
+plain_data!(
+    crate::uapi::KvmEnableCap,
+    crate::uapi::KvmCreateSpaprTce64,
+    crate::uapi::KtrPutTce,
+    crate::uapi::KtrPutTceIndirect,
+    crate::uapi::KtrStuffTce,
+    crate::uapi::KtrGetTce,
+    crate::uapi::KtrPopulated,
+    crate::uapi::KtrTableStats,
+    crate::uapi::KtrMockGroup,
+    crate::uapi::KtrAttach,
+    crate::uapi::KtrMockRead,
+    crate::uapi::KtrMockStats,
+    crate::uapi::KtrMemStats,
+);

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Copying ioctl arguments between userspace and the kernel.
+
+use core::mem::size_of;
+use kernel::{
+    prelude::*,
+    transmute::{AsBytes, FromBytes},
+    uaccess::{UserPtr, UserSlice, UserSliceWriter},
+};
+
+/// Reads the ioctl argument struct at user address `arg` (EFAULT if it cannot be read).
+pub(crate) fn read<T: FromBytes>(arg: usize) -> Result<T> {
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
+        .reader()
+        .read()
+}
+
+/// Writes `value` back to the ioctl argument at user address `arg`.
+pub(crate) fn write<T: AsBytes>(arg: usize, value: &T) -> Result {
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
+        .writer()
+        .write(value)
+}
+
+/// Reads `count` u64s from user address `addr` into `out` (cleared first).
+pub(crate) fn read_u64s(addr: u64, count: usize, out: &mut KVec<u64>) -> Result {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    let mut reader = UserSlice::new(UserPtr::from_addr(addr), count * 8).reader();
+    out.clear();
+    for _ in 0..count {
+        out.push(reader.read::<u64>()?, GFP_KERNEL)?;
+    }
+    Ok(())
+}
+
+/// A writer of `count` u64s to user address `addr`.
+pub(crate) fn u64_writer(addr: u64, count: u64) -> Result<UserSliceWriter> {
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    let len = usize::try_from(count)
+        .ok()
+        .and_then(|c| c.checked_mul(8))
+        .ok_or(EINVAL)?;
+    Ok(UserSlice::new(UserPtr::from_addr(addr), len).writer())
+}

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Cases of attaching mock IOMMU groups: the replay writes exactly the valid TCEs (subpages
+//! included) walking only allocated pages; no replay without the capability; double attach,
+//! detach, updates reaching every group, the compatibility checks, and rollback on failure.
+
+use crate::hwmap::HwGeometry;
+use crate::ktr::{Device, Group, Table};
+use crate::uapi::*;
+use crate::window::{tce_is_valid, Window};
+use crate::{ensure, ensure_eq, CaseResult, Stop};
+use rustix::io::Errno;
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+
+const RW: u64 = 3;
+
+/// The hardware entries a group must hold for `tces` (entry -> TCE) of `table`.
+pub fn expected_hw(
+    table: &Table,
+    it_page_shift: u32,
+    tces: &BTreeMap<u64, u64>,
+) -> BTreeMap<u64, u64> {
+    let w = Window::new(table.page_shift, table.offset, table.size).expect("valid window");
+    let shift = table.page_shift - it_page_shift;
+    let hw = HwGeometry {
+        it_page_shift,
+        it_offset: table.offset << shift,
+        it_size: table.size << shift,
+    };
+    let mut out = BTreeMap::new();
+    for (&entry, &tce) in tces {
+        if tce_is_valid(tce) {
+            out.extend(hw.split(&w, entry, tce));
+        }
+    }
+    out
+}
+
+/// Checks that `group` holds exactly `expected` over the hardware entries of `entries` of the
+/// window (and zero elsewhere in those entries' subpages and one entry on each side).
+pub fn check_group(
+    group: &Group,
+    table: &Table,
+    it_page_shift: u32,
+    tces: &BTreeMap<u64, u64>,
+) -> CaseResult {
+    let expected = expected_hw(table, it_page_shift, tces);
+    let sub = 1u64 << (table.page_shift - it_page_shift);
+    for &entry in tces.keys() {
+        let lo = entry.saturating_sub(1) * sub;
+        let hi = ((entry + 2).min(table.size)) * sub;
+        let got = group.read(lo, hi - lo)?;
+        for (i, &value) in got.iter().enumerate() {
+            let index = lo + i as u64;
+            let want = expected.get(&index).copied().unwrap_or(0);
+            ensure!(
+                value == want,
+                "hw entry {index:#x} (window entry {}) is {value:#x}, expected {want:#x}",
+                index / sub
+            );
+        }
+    }
+    let valid = group.stats()?.entries_valid;
+    ensure_eq!(valid, expected.values().filter(|&&v| v != 0).count() as u64);
+    Ok(())
+}
+
+/// A table at bus offset 0x40 (pages) with `tces` put through the hcalls.
+fn table_with(
+    dev: &Device,
+    liobn: u64,
+    size: u64,
+    tces: &BTreeMap<u64, u64>,
+) -> Result<Table, Stop> {
+    let t = dev.create_table_raw(KvmCreateSpaprTce64 {
+        liobn,
+        page_shift: 16,
+        flags: 0,
+        offset: 0x40,
+        size,
+    })?;
+    for (&entry, &tce) in tces {
+        t.put(entry, tce)?;
+    }
+    Ok(t)
+}
+
+fn scattered(size: u64) -> BTreeMap<u64, u64> {
+    let mut tces = BTreeMap::new();
+    let entries = [0, 1, 2, 511, 512, 4097, 40000, 70000, size / 2, size - 1];
+    for (i, entry) in entries.into_iter().filter(|&e| e < size).enumerate() {
+        tces.insert(
+            entry,
+            ((i as u64 + 1) << 20) | if i % 3 == 0 { 1 } else { RW },
+        );
+    }
+    // An entry set then cleared, and a poisoned one (no permission bit): neither is replayed.
+    tces.insert(3000, 0);
+    tces.insert(3001, 0x77_0000);
+    tces
+}
+
+pub fn attach_replays_exactly() -> CaseResult {
+    for it_page_shift in [16, 12] {
+        let dev = Device::open()?;
+        dev.enable_replay()?;
+        let size = 1 << 20;
+        let tces = scattered(size);
+        let t = table_with(&dev, 1, size, &tces)?;
+        t.put(3000, 0x99_0000 | RW)?;
+        t.put(3000, 0)?;
+        let g = dev.create_group_for(&t, it_page_shift)?;
+        dev.attach(&t, &g)?;
+        check_group(&g, &t, it_page_shift, &tces)?;
+        let s = t.stats()?;
+        let valid = tces.values().filter(|&&v| tce_is_valid(v)).count() as u64;
+        ensure_eq!(s.replays, 1);
+        ensure_eq!(s.last_pages_walked, s.pages_allocated);
+        ensure_eq!(s.last_tces_replayed, valid);
+        ensure_eq!(s.last_hw_entries_written, valid << (16 - it_page_shift));
+        crate::diag!(
+            "it_page_shift {it_page_shift}: {} pages walked, {} TCEs, {} hw entries, {} ns",
+            s.last_pages_walked,
+            s.last_tces_replayed,
+            s.last_hw_entries_written,
+            s.last_replay_ns
+        );
+    }
+    Ok(())
+}
+
+/// The benchmark baselines (every entry, every page slot) replay the same as the normal walk.
+pub fn replay_strategies_agree() -> CaseResult {
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    let size = 1 << 16;
+    let tces = scattered(size);
+    let t = table_with(&dev, 1, size, &tces)?;
+    let epp = t.stats()?.entries_per_page;
+    for (walk, walked) in [
+        (KTR_ATTACH_WALK_POPULATED, t.stats()?.pages_allocated),
+        (KTR_ATTACH_WALK_SLOTS, size.div_ceil(epp)),
+        (KTR_ATTACH_WALK_ENTRIES, size),
+    ] {
+        let g = dev.create_group_for(&t, 12)?;
+        dev.attach_with(&t, &g, walk)?;
+        check_group(&g, &t, 12, &tces)?;
+        ensure_eq!(t.stats()?.last_pages_walked, walked);
+    }
+    Ok(())
+}
+
+pub fn no_replay_without_capability() -> CaseResult {
+    let dev = Device::open()?;
+    let tces = scattered(1 << 16);
+    let t = table_with(&dev, 1, 1 << 16, &tces)?;
+    let g = dev.create_group_for(&t, 16)?;
+    dev.attach(&t, &g)?;
+    ensure_eq!(g.stats()?.entries_valid, 0);
+    ensure_eq!(g.stats()?.exchanges, 0);
+    ensure_eq!(t.stats()?.replays, 0);
+    // Updates after the attach reach the group all the same.
+    t.put(5, 0x5_0000 | RW)?;
+    ensure_eq!(g.read(5, 1)?, vec![0x5_0000 | RW]);
+    Ok(())
+}
+
+pub fn double_attach_and_detach() -> CaseResult {
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    let tces = scattered(1 << 16);
+    let t = table_with(&dev, 1, 1 << 16, &tces)?;
+    let g = dev.create_group_for(&t, 16)?;
+    dev.attach(&t, &g)?;
+    let exchanges = g.stats()?.exchanges;
+    dev.attach(&t, &g)?;
+    ensure_eq!(t.stats()?.replays, 1);
+    ensure_eq!(g.stats()?.exchanges, exchanges);
+    ensure_eq!(t.stats()?.groups_attached, 1);
+    dev.detach(&t, &g)?;
+    ensure_eq!(g.stats()?.attached, 1);
+    check_group(&g, &t, 16, &tces)?;
+    dev.detach(&t, &g)?;
+    let s = g.stats()?;
+    ensure_eq!((s.attached, s.entries_valid, s.pages_allocated), (0, 0, 0));
+    ensure_eq!(t.stats()?.groups_attached, 0);
+    ensure_eq!(dev.detach(&t, &g), Err(Errno::NOENT));
+    // Detached, updates no longer reach it; attached again, it is replayed again.
+    t.put(9, 0x9_0000 | RW)?;
+    ensure_eq!(g.read(9, 1)?, vec![0]);
+    dev.attach(&t, &g)?;
+    ensure_eq!(g.read(9, 1)?, vec![0x9_0000 | RW]);
+    ensure_eq!(t.stats()?.replays, 2);
+    Ok(())
+}
+
+pub fn updates_reach_every_group() -> CaseResult {
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    let t = table_with(&dev, 1, 1 << 16, &BTreeMap::new())?;
+    let g16 = dev.create_group_for(&t, 16)?;
+    let g12 = dev.create_group_for(&t, 12)?;
+    dev.attach(&t, &g16)?;
+    dev.attach(&t, &g12)?;
+    let mut tces = BTreeMap::new();
+    t.put(10, 0x10_0000 | RW)?;
+    tces.insert(10, 0x10_0000 | RW);
+    t.stuff(100, 0x20_0000 | 1, 3)?;
+    for e in 100..103 {
+        tces.insert(e, 0x20_0000 | 1);
+    }
+    let list: Vec<u64> = (0..4).map(|i| (0x30_0000 + (i << 16)) | RW).collect();
+    t.put_indirect(200, &list)?;
+    for (i, &tce) in list.iter().enumerate() {
+        tces.insert(200 + i as u64, tce);
+    }
+    t.put(101, 0)?;
+    tces.insert(101, 0);
+    check_group(&g16, &t, 16, &tces)?;
+    check_group(&g12, &t, 12, &tces)?;
+    Ok(())
+}
+
+pub fn attach_checks() -> CaseResult {
+    let dev = Device::open()?;
+    let t = table_with(&dev, 1, 1 << 16, &BTreeMap::new())?;
+    let group = |it_page_shift, it_offset, it_size| {
+        dev.create_group_raw(KtrMockGroup {
+            it_page_shift,
+            levels: 4,
+            it_offset,
+            it_size,
+            flags: 0,
+        })
+    };
+    // Hardware page larger than the window's, another bus offset, too small: EINVAL.
+    for g in [
+        group(17, 0x20, 1 << 15)?,
+        group(16, 0x41, 1 << 17)?,
+        group(16, 0x40, (1 << 16) - 1)?,
+        group(12, 0x40, 1 << 20)?,
+    ] {
+        ensure_eq!(dev.attach(&t, &g), Err(Errno::INVAL));
+        ensure_eq!(g.stats()?.attached, 0);
+    }
+    let g = dev.create_group_for(&t, 16)?;
+    // A table of another context.
+    let other = Device::open()?;
+    ensure_eq!(other.attach(&t, &g), Err(Errno::INVAL));
+    // Bad fds, and fds of the wrong kind.
+    let (gfd, tfd) = (g.0.as_raw_fd(), t.fd.as_raw_fd());
+    let raw = |groupfd, tablefd, flags, pad| KtrAttach {
+        groupfd,
+        tablefd,
+        flags,
+        pad,
+    };
+    ensure_eq!(
+        dev.attach_raw(KTR_ATTACH, raw(gfd, 999, 0, 0)),
+        Err(Errno::BADF)
+    );
+    ensure_eq!(
+        dev.attach_raw(KTR_ATTACH, raw(-1, tfd, 0, 0)),
+        Err(Errno::BADF)
+    );
+    ensure_eq!(
+        dev.attach_raw(KTR_ATTACH, raw(tfd, gfd, 0, 0)),
+        Err(Errno::INVAL)
+    );
+    ensure_eq!(
+        dev.attach_raw(KTR_ATTACH, raw(tfd, tfd, 0, 0)),
+        Err(Errno::INVAL)
+    );
+    ensure_eq!(
+        dev.attach_raw(KTR_ATTACH, raw(gfd, tfd, 3, 0)),
+        Err(Errno::INVAL)
+    );
+    ensure_eq!(
+        dev.attach_raw(KTR_ATTACH, raw(gfd, tfd, 0, 1)),
+        Err(Errno::INVAL)
+    );
+    ensure_eq!(
+        dev.attach_raw(KTR_DETACH, raw(gfd, tfd, 1, 0)),
+        Err(Errno::INVAL)
+    );
+    ensure_eq!(g.stats()?.attached, 0);
+    // A group attached to one table cannot attach to another.
+    dev.attach(&t, &g)?;
+    let t2 = table_with(&dev, 2, 1 << 16, &BTreeMap::new())?;
+    ensure_eq!(dev.attach(&t2, &g), Err(Errno::BUSY));
+    ensure_eq!(dev.detach(&t2, &g), Err(Errno::NOENT));
+    Ok(())
+}
+
+pub fn mock_group_checks() -> CaseResult {
+    let dev = Device::open()?;
+    let before = dev.mem_stats()?;
+    let ok = KtrMockGroup {
+        it_page_shift: 12,
+        levels: 2,
+        it_offset: 0,
+        it_size: 1 << 18,
+        flags: 0,
+    };
+    let bits = rustix::param::page_size().trailing_zeros() - 3;
+    let mut bad = vec![
+        KtrMockGroup { flags: 1, ..ok },
+        KtrMockGroup { levels: 0, ..ok },
+        KtrMockGroup { levels: 6, ..ok },
+        KtrMockGroup {
+            it_page_shift: 11,
+            ..ok
+        },
+        KtrMockGroup {
+            it_page_shift: 35,
+            ..ok
+        },
+        KtrMockGroup { it_size: 0, ..ok },
+        KtrMockGroup {
+            it_offset: u64::MAX,
+            ..ok
+        },
+    ];
+    // One level more than the levels can address.
+    bad.push(KtrMockGroup {
+        levels: 1,
+        it_size: (1 << bits) + 1,
+        ..ok
+    });
+    for req in bad {
+        ensure!(
+            dev.create_group_raw(req).err() == Some(Errno::INVAL),
+            "accepted {req:?}"
+        );
+    }
+    ensure_eq!(dev.mem_stats()?, before);
+    let g = dev.create_group_raw(ok)?;
+    ensure_eq!(
+        g.read_raw(0, KTR_MOCK_READ_MAX + 1).err(),
+        Some(Errno::INVAL)
+    );
+    ensure_eq!(g.read_raw((1 << 18) - 1, 2).err(), Some(Errno::INVAL));
+    ensure_eq!(g.read(0, 4)?, vec![0; 4]);
+    Ok(())
+}
+
+pub fn replay_failure_rolls_back() -> CaseResult {
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    let tces = scattered(1 << 20);
+    let t = table_with(&dev, 1, 1 << 20, &tces)?;
+    let g = dev.create_group_for(&t, 12)?;
+    // The replay needs several hardware pages; the third allocation fails.
+    g.fail_alloc(3)?;
+    ensure_eq!(dev.attach(&t, &g), Err(Errno::NOMEM));
+    let s = g.stats()?;
+    ensure_eq!((s.attached, s.entries_valid, s.pages_allocated), (0, 0, 0));
+    ensure_eq!(t.stats()?.groups_attached, 0);
+    // Updates do not reach it, and a second attach (no failure left) replays everything.
+    t.put(6, 0x6_0000 | RW)?;
+    ensure_eq!(g.stats()?.entries_valid, 0);
+    dev.attach(&t, &g)?;
+    let mut tces = tces;
+    tces.insert(6, 0x6_0000 | RW);
+    check_group(&g, &t, 12, &tces)?;
+    // A failing update after the attach returns the errno.
+    g.fail_alloc(1)?;
+    ensure_eq!(t.put(900_000, 0x1_0000 | RW), Err(Errno::NOMEM));
+    Ok(())
+}
+
+/// The seed's case: a 128 TiB window of 64 KiB TCEs, 1 GiB mapped (16384 TCEs), attached.
+pub fn seed_window_replay() -> CaseResult {
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    let t = table_with(&dev, 0x8000_0001, 1 << 31, &BTreeMap::new())?;
+    let base = 1u64 << 30;
+    t.stuff(0, 0, 1 << 31)?;
+    let mut tces = BTreeMap::new();
+    for i in 0..16384u64 {
+        tces.insert((1 << 24) + i, (base + (i << 16)) | RW);
+    }
+    t.stuff(1 << 24, base | RW, 1)?;
+    for (&e, &tce) in tces.iter().skip(1) {
+        t.put(e, tce)?;
+    }
+    let g = dev.create_group_for(&t, 16)?;
+    dev.attach(&t, &g)?;
+    let s = t.stats()?;
+    crate::diag!("seed window (2^31 TCEs, 64 KiB): {} TCE pages allocated, {} walked, {} TCEs and {} hw entries replayed in {} us",
+        s.pages_allocated, s.last_pages_walked, s.last_tces_replayed, s.last_hw_entries_written, s.last_replay_ns / 1000);
+    ensure_eq!(s.last_pages_walked, s.pages_allocated);
+    ensure_eq!(s.last_tces_replayed, 16384);
+    ensure_eq!(s.last_hw_entries_written, 16384);
+    ensure_eq!(g.stats()?.entries_valid, 16384);
+    let hw = g.read(1 << 24, 16384)?;
+    for (i, &v) in hw.iter().enumerate() {
+        ensure!(
+            v == (base + ((i as u64) << 16)) | RW,
+            "hw entry {i} is {v:#x}"
+        );
+    }
+    Ok(())
+}
