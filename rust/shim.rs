@@ -7,7 +7,7 @@
 use core::{
     marker::PhantomData,
     ptr::{self, NonNull},
-    sync::atomic::AtomicU64,
+    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
 };
 use kernel::{
     bindings,
@@ -31,6 +31,13 @@ extern "C" {
         private: *mut c_void,
         flags: c_int,
     ) -> *mut c_void;
+    fn anon_inode_create_getfile(
+        name: *const c_char,
+        fops: *const c_void,
+        private: *mut c_void,
+        flags: c_int,
+        context_inode: *const c_void,
+    ) -> *mut c_void;
 }
 
 /// An object behind an anonymous-inode file descriptor (a TCE table, a mock IOMMU group).
@@ -44,6 +51,47 @@ pub(crate) trait AnonFile: Send + Sync + Sized + 'static {
 
     /// An ioctl on the file.
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize>;
+
+    /// For a mappable object, the record of its file's user mappings: the file then gets an
+    /// inode of its own, so that its mappings can be told apart from other files'.
+    fn user_mappings(&self) -> Option<&UserMappings> {
+        None
+    }
+}
+
+/// The user mappings of one mappable file: the `address_space` of the file's own inode.
+///
+/// # Invariants
+///
+/// `mapping` is null or points to the `address_space` of the live file that owns the object
+/// holding this; it is set when the file is created and cleared when it is released.
+pub(crate) struct UserMappings {
+    mapping: AtomicPtr<bindings::address_space>,
+}
+
+impl UserMappings {
+    /// Before the file exists.
+    pub(crate) const fn new() -> Self {
+        Self {
+            mapping: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Drops the PTEs of page `pgoff` from every user mapping of the file, so that the next
+    /// access faults in the page as it is now (used when a page mapped as the zero page gets
+    /// allocated). The caller runs on behalf of the file: an ioctl on it or a fault on a
+    /// mapping of it, which keeps the file alive.
+    pub(crate) fn unmap_page(&self, pgoff: u64) {
+        let mapping = self.mapping.load(Ordering::Acquire);
+        let Ok(pgoff) = c_ulong::try_from(pgoff) else {
+            return;
+        };
+        if mapping.is_null() {
+            return;
+        }
+        // SAFETY: by the type invariant and the caller's guarantee the mapping is alive.
+        unsafe { bindings::unmap_mapping_pages(mapping, pgoff, 1, false) };
+    }
 }
 
 /// An object whose file can be mmapped: pages are inserted on fault.
@@ -51,15 +99,17 @@ pub(crate) trait Mappable: AnonFile {
     /// Number of pages that can be faulted in; past them, accesses raise SIGBUS.
     fn pages(&self) -> usize;
 
-    /// The page to map at page offset `pgoff`, allocating it for a write fault; `None` maps the
-    /// zero page read-only. `may_write` tells whether the mapping can ever be written.
-    fn fault(&self, pgoff: usize, write: bool, may_write: bool) -> Result<Option<&Page>>;
-}
-
-/// What a fault returns to the memory manager.
-enum FaultOutcome {
-    Insert(*mut bindings::page, bool),
-    Error(Error),
+    /// Finds the page at page offset `pgoff` (allocating it for a write fault) and calls
+    /// `insert` with it, or with `None` to map the zero page read-only, atomically with respect
+    /// to the object's page allocations. `may_write` tells whether the mapping can ever be
+    /// written.
+    fn fault(
+        &self,
+        pgoff: usize,
+        write: bool,
+        may_write: bool,
+        insert: &mut dyn FnMut(Option<&Page>),
+    ) -> Result;
 }
 
 /// The file operations of an [`AnonFile`] type.
@@ -78,7 +128,12 @@ impl<T: AnonFile> Ops<T> {
     unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
         // SAFETY: by the function's safety requirement; the last reference to the file is going
         // away, so the `Arc<T>` it owns is given back exactly once.
-        drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) });
+        let this = unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) };
+        if let Some(m) = this.user_mappings() {
+            // INVARIANT: the file and its inode are going away.
+            m.mapping.store(ptr::null_mut(), Ordering::Release);
+        }
+        drop(this);
         0
     }
 
@@ -142,25 +197,28 @@ impl<T: Mappable> Ops<T> {
             (this, f.pgoff, area.flags(), write)
         };
         let may_write = flags & bindings::VM_MAYWRITE != 0;
-        let outcome = if pgoff >= this.pages() {
-            FaultOutcome::Error(EFAULT)
-        } else {
-            match this.fault(pgoff, write, may_write) {
-                Ok(Some(page)) => FaultOutcome::Insert(page.as_ptr(), true),
-                // SAFETY: `__zero_page` is set once at boot and never changes.
-                Ok(None) => FaultOutcome::Insert(unsafe { bindings::__zero_page }, false),
-                Err(e) => FaultOutcome::Error(e),
-            }
+        if pgoff >= this.pages() {
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        }
+        let mut ret = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        let mut insert = |page: Option<&Page>| {
+            ret = match page {
+                // SAFETY: `vmf` is the current fault; the page belongs to the object, which
+                // outlives the VMA.
+                Some(page) => unsafe {
+                    bindings::vmf_insert_page_mkwrite(vmf, page.as_ptr(), true)
+                },
+                // SAFETY: as above; `__zero_page` is set once at boot, and with `mkwrite` false
+                // it is mapped read-only, so a write comes to `pfn_mkwrite`.
+                None => unsafe {
+                    bindings::vmf_insert_page_mkwrite(vmf, bindings::__zero_page, false)
+                },
+            };
         };
-        match outcome {
-            // SAFETY: `vmf` is the current fault; the page is either a page of the table, which
-            // lives as long as the table (and so the VMA), or the zero page. For the zero page
-            // `mkwrite` is false, so it is mapped read-only.
-            FaultOutcome::Insert(page, mkwrite) => unsafe {
-                bindings::vmf_insert_page_mkwrite(vmf, page, mkwrite)
-            },
-            FaultOutcome::Error(e) if e == ENOMEM => bindings::vm_fault_reason_VM_FAULT_OOM,
-            FaultOutcome::Error(_) => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+        match this.fault(pgoff, write, may_write, &mut insert) {
+            Ok(()) => ret,
+            Err(e) if e == ENOMEM => bindings::vm_fault_reason_VM_FAULT_OOM,
+            Err(_) => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
         }
     }
 
@@ -180,8 +238,10 @@ impl<T: Mappable> Ops<T> {
         if pgoff >= this.pages() {
             return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
         }
-        match this.fault(pgoff, true, true) {
-            Ok(_) => {
+        // Allocating the page drops the zero page from every mapping (`UserMappings`); the zap
+        // is for this mapping in any case.
+        match this.fault(pgoff, true, true, &mut |_| {}) {
+            Ok(()) => {
                 area.zap_vma_range(address, PAGE_SIZE);
                 bindings::vm_fault_reason_VM_FAULT_NOPAGE
             }
@@ -216,16 +276,18 @@ impl FileOps {
 /// O_CLOEXEC, as KVM does for its TCE tables; returns the fd.
 pub(crate) fn install_fd<T: AnonFile>(this: Arc<T>) -> Result<isize> {
     let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    let own_inode = this.user_mappings().is_some();
     let private = this.into_foreign();
+    let (name, fops) = (T::NAME.as_char_ptr(), ptr::from_ref(&T::fops().0).cast());
+    let flags = bindings::O_RDWR as c_int;
     // SAFETY: the name is a NUL-terminated static string, the operations are a static of `T`
     // and `private` is an `Arc<T>` that the file's release gives back.
     let file = unsafe {
-        anon_inode_getfile(
-            T::NAME.as_char_ptr(),
-            ptr::from_ref(&T::fops().0).cast(),
-            private,
-            bindings::O_RDWR as c_int,
-        )
+        if own_inode {
+            anon_inode_create_getfile(name, fops, private, flags, ptr::null())
+        } else {
+            anon_inode_getfile(name, fops, private, flags)
+        }
     };
     let file = match from_err_ptr(file.cast::<bindings::file>()) {
         Ok(file) => file,
@@ -235,7 +297,15 @@ pub(crate) fn install_fd<T: AnonFile>(this: Arc<T>) -> Result<isize> {
             return Err(e);
         }
     };
-    // SAFETY: `anon_inode_getfile` returned a new file whose one reference we own.
+    // SAFETY: `private` is the `Arc<T>` the new file owns, alive as long as the file.
+    let this = unsafe { <Arc<T> as ForeignOwnable>::borrow(private) };
+    if let Some(m) = this.user_mappings() {
+        // INVARIANT: the file is alive; its release clears the pointer.
+        // SAFETY: `file` is the new, valid file.
+        m.mapping
+            .store(unsafe { (*file).f_mapping }, Ordering::Release);
+    }
+    // SAFETY: the anon_inode function returned a new file whose one reference we own.
     let file: ARef<File> = unsafe { ARef::from_raw(NonNull::new_unchecked(file.cast())) };
     let fd = reservation.reserved_fd();
     reservation.fd_install(file);

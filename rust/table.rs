@@ -9,7 +9,7 @@ use crate::{
     bitwalk::{word_and_mask, words_for, SetBits},
     device::LiobnClaim,
     iommu::{self, IommuBackend},
-    shim::{self, AnonFile, FileOps, Mappable, SparseMap},
+    shim::{self, AnonFile, FileOps, Mappable, SparseMap, UserMappings},
     uapi::*,
     user,
     window::{PageGeometry, Window},
@@ -157,6 +157,7 @@ pub(crate) struct Table {
     pages_allocated: AtomicU64,
     #[pin]
     state: Mutex<TableState>,
+    mappings: UserMappings,
     _acct: Accounted,
 }
 
@@ -176,6 +177,7 @@ impl Table {
                     replays: 0,
                     last: ReplayStats::default(),
                 }),
+                mappings: UserMappings::new(),
                 _acct: Accounted::new(&accounting::TABLES, size_of::<Self>()),
             }),
             GFP_KERNEL,
@@ -217,10 +219,14 @@ impl Table {
         self.pages.get(index)
     }
 
-    fn page_or_alloc(&self, index: u64) -> Result<&TcePage> {
+    /// TCE page `index`, allocated if it was not; the caller holds the table lock, which makes
+    /// an allocation atomic with the fault handler's mapping of the zero page.
+    fn page_or_alloc(&self, _locked: &mut TableState, index: u64) -> Result<&TcePage> {
         let (page, inserted) = self.pages.get_or_insert(index, TcePage::new)?;
         if inserted {
             self.pages_allocated.fetch_add(1, Ordering::Relaxed);
+            // Userspace may map this page as the zero page: make it fault the new page in.
+            self.mappings.unmap_page(index);
         }
         Ok(page)
     }
@@ -238,7 +244,7 @@ impl Table {
             Some(page) => page,
             // Nothing was ever mapped in this page, so no group holds anything for it.
             None if tce == 0 => return Ok(()),
-            None => self.page_or_alloc(GEO.page_of(entry))?,
+            None => self.page_or_alloc(st, GEO.page_of(entry))?,
         };
         page.store(GEO.slot_of(entry), tce);
         for group in st.groups.iter() {
@@ -373,6 +379,10 @@ impl AnonFile for Table {
             _ => Err(ENOTTY),
         }
     }
+
+    fn user_mappings(&self) -> Option<&UserMappings> {
+        Some(&self.mappings)
+    }
 }
 
 impl Mappable for Table {
@@ -380,22 +390,33 @@ impl Mappable for Table {
         usize::try_from(self.page_count()).unwrap_or(usize::MAX)
     }
 
-    fn fault(&self, pgoff: usize, write: bool, may_write: bool) -> Result<Option<&Page>> {
+    fn fault(
+        &self,
+        pgoff: usize,
+        write: bool,
+        may_write: bool,
+        insert: &mut dyn FnMut(Option<&Page>),
+    ) -> Result {
         let index = pgoff as u64;
+        let mut st = self.lock();
         let page = if write {
-            self.page_or_alloc(index)?
+            self.page_or_alloc(&mut st, index)?
         } else {
             match self.pages.get(index) {
                 Some(page) => page,
                 // Reading a page never written maps the zero page and allocates nothing.
-                None => return Ok(None),
+                None => {
+                    insert(None);
+                    return Ok(());
+                }
             }
         };
         if may_write {
             // INVARIANT: from now on userspace may change entries behind the population map.
             page.user_mapped.store(true, Ordering::Release);
         }
-        Ok(Some(&page.mem))
+        insert(Some(&page.mem));
+        Ok(())
     }
 }
 

@@ -39,6 +39,20 @@ pub fn write_through_mmap() -> CaseResult {
     t.put(3 * epp as u64, 0x44_0000 | RW)?;
     ensure_eq!(m.read(3 * epp), 0x44_0000 | RW);
     ensure_eq!(t.stats()?.pages_allocated, 3);
+    // A page read through the mapping (the zero page) and then allocated by an hcall, or by a
+    // write through another mapping, shows its new contents in every mapping.
+    ensure_eq!(m.read(2 * epp + 1), 0);
+    let m3 = Mapping::new(&t, 4)?;
+    ensure_eq!(m3.read(2 * epp + 1), 0);
+    t.put(2 * epp as u64 + 1, 0x45_0000 | RW)?;
+    ensure_eq!(m.read(2 * epp + 1), 0x45_0000 | RW);
+    ensure_eq!(m3.read(2 * epp + 1), 0x45_0000 | RW);
+    let t4 = dev.create_table(4, 16, 1 << 16)?;
+    let (a, b) = (Mapping::new(&t4, 4)?, Mapping::new(&t4, 4)?);
+    ensure_eq!((a.read(9), b.read(9)), (0, 0));
+    a.write(9, 0x46_0000 | RW);
+    ensure_eq!(b.read(9), 0x46_0000 | RW);
+    ensure_eq!(t4.get(9)?, 0x46_0000 | RW);
     // The zero page stays zero for everybody else.
     let t2 = dev.create_table(2, 16, 1 << 16)?;
     let m2 = Mapping::new(&t2, 4)?;
