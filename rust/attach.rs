@@ -16,15 +16,6 @@ use crate::{
 use core::ptr;
 use kernel::{prelude::*, sync::Arc};
 
-fn same_group(a: &Arc<dyn IommuBackend>, b: &Arc<dyn IommuBackend>) -> bool {
-    ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
-}
-
-/// Removes `group` from the table's attached groups.
-fn unpublish(table: &Table, group: &Arc<dyn IommuBackend>) {
-    table.lock().groups.retain(|g| !same_group(g, group));
-}
-
 /// Attaches `group` to `table`; with replay enabled in `ctx`, replays the table into it.
 pub(crate) fn attach(
     ctx: &Context,
@@ -49,17 +40,17 @@ pub(crate) fn attach(
         None => {}
     }
     // Publish first: from here on every update reaches the group too.
-    table.lock().groups.push(group.clone(), GFP_KERNEL)?;
+    table.publish(group.clone())?;
     *binding = Some(Attached {
         table: table.id(),
         refs: 1,
     });
     if ctx.replay_enabled() {
         match replay(table, &*group, walk) {
-            Ok(stats) => table.lock().record(stats),
+            Ok(stats) => table.stats().record(stats),
             Err(e) => {
                 // The group ends detached, its hardware table as before the attach (empty).
-                unpublish(table, &group);
+                table.unpublish(&*group);
                 *binding = None;
                 group.clear_all();
                 return Err(e);
@@ -84,7 +75,7 @@ pub(crate) fn detach(ctx: &Context, table: &Table, group: Arc<dyn IommuBackend>)
         Some(a) if a.table == table.id() => {}
         _ => return Err(ENOENT),
     }
-    unpublish(table, &group);
+    table.unpublish(&*group);
     *binding = None;
     group.clear_all();
     Ok(())

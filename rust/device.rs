@@ -53,6 +53,11 @@ impl LiobnClaim {
         Ok(Self { ctx, liobn })
     }
 
+    /// The liobn.
+    pub(crate) fn liobn(&self) -> u64 {
+        self.liobn
+    }
+
     /// The context the table belongs to.
     pub(crate) fn context(&self) -> &Context {
         &self.ctx

@@ -13,12 +13,14 @@ mod iommu;
 mod mock_group;
 mod replay;
 mod shim;
+mod stats;
 mod table;
 mod uapi;
 mod user;
 mod window;
 
 use kernel::{
+    debugfs::{Dir, File},
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
 };
@@ -46,16 +48,23 @@ impl From<window::Invalid> for Error {
 
 #[pin_data]
 struct KvmTceReplayModule {
+    _debugfs: Dir,
+    #[pin]
+    _tables: File<stats::Summary>,
     #[pin]
     _miscdev: MiscDeviceRegistration<device::Context>,
 }
 
 impl kernel::InPlaceModule for KvmTceReplayModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        stats::init();
+        let debugfs = Dir::new(c"kvm_tce_replay");
         try_pin_init!(Self {
+            _tables <- debugfs.read_only_file(c"tables", stats::Summary),
             _miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions {
                 name: c"kvm-tce-replay",
             }),
+            _debugfs: debugfs,
         })
     }
 }

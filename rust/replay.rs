@@ -9,7 +9,8 @@
 use crate::{
     iommu::{map_entry, IommuBackend},
     shim,
-    table::{ReplayStats, Table, TcePage, GEO},
+    stats::ReplayStats,
+    table::{Table, TcePage, GEO},
     uapi::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_POPULATED, KTR_ATTACH_WALK_SLOTS},
     window::tce_is_valid,
 };

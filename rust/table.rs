@@ -10,6 +10,7 @@ use crate::{
     device::LiobnClaim,
     iommu::{self, IommuBackend},
     shim::{self, AnonFile, FileOps, Mappable, SparseMap, UserMappings},
+    stats::TableStats,
     uapi::*,
     user,
     window::{PageGeometry, Window},
@@ -116,35 +117,10 @@ impl TcePage {
     }
 }
 
-/// Statistics of the last replay of a table.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct ReplayStats {
-    /// TCE pages, page slots or entries visited, by strategy.
-    pub(crate) walked: u64,
-    /// Valid TCEs written to the group.
-    pub(crate) tces: u64,
-    /// Hardware entries written.
-    pub(crate) hw_entries: u64,
-    /// Duration in nanoseconds.
-    pub(crate) ns: u64,
-}
-
 /// What the table lock protects.
 pub(crate) struct TableState {
     /// The attached groups; every update of a TCE reaches each of them.
-    pub(crate) groups: KVec<Arc<dyn IommuBackend>>,
-    /// Number of replays run.
-    replays: u64,
-    /// The last replay.
-    last: ReplayStats,
-}
-
-impl TableState {
-    /// Records a finished replay.
-    pub(crate) fn record(&mut self, stats: ReplayStats) {
-        self.replays += 1;
-        self.last = stats;
-    }
+    groups: KVec<Arc<dyn IommuBackend>>,
 }
 
 /// A TCE table (`struct kvmppc_spapr_tce_table`), behind its anonymous-inode fd.
@@ -154,7 +130,7 @@ pub(crate) struct Table {
     window: Window,
     #[pin]
     pages: SparseMap<TcePage>,
-    pages_allocated: AtomicU64,
+    stats: Arc<TableStats>,
     #[pin]
     state: Mutex<TableState>,
     mappings: UserMappings,
@@ -166,22 +142,23 @@ static TABLE_FOPS: FileOps = FileOps::new_mappable::<Table>();
 impl Table {
     /// A new, empty table for `window`; allocates nothing sized by the window.
     pub(crate) fn new(claim: LiobnClaim, window: Window) -> Result<Arc<Self>> {
+        let stats = TableStats::register(claim.liobn(), window.size(), GEO.entries_per_page())?;
+        let listed = stats.clone();
         Arc::pin_init(
             pin_init!(Self {
                 claim,
                 window,
                 pages <- SparseMap::new(),
-                pages_allocated: AtomicU64::new(0),
+                stats,
                 state <- new_mutex!(TableState {
                     groups: KVec::new(),
-                    replays: 0,
-                    last: ReplayStats::default(),
                 }),
                 mappings: UserMappings::new(),
                 _acct: Accounted::new(&accounting::TABLES, size_of::<Self>()),
             }),
             GFP_KERNEL,
         )
+        .inspect_err(|_| TableStats::unregister(&listed))
     }
 
     /// The table's identity, as recorded by the groups attached to it.
@@ -224,7 +201,7 @@ impl Table {
     fn page_or_alloc(&self, _locked: &mut TableState, index: u64) -> Result<&TcePage> {
         let (page, inserted) = self.pages.get_or_insert(index, TcePage::new)?;
         if inserted {
-            self.pages_allocated.fetch_add(1, Ordering::Relaxed);
+            self.stats.pages_allocated.fetch_add(1, Ordering::Relaxed);
             // Userspace may map this page as the zero page: make it fault the new page in.
             self.mappings.unmap_page(index);
         }
@@ -341,20 +318,28 @@ impl Table {
         Ok(0)
     }
 
-    /// The table's statistics.
-    pub(crate) fn stats(&self) -> KtrTableStats {
-        let st = self.lock();
-        KtrTableStats {
-            window_entries: self.window.size(),
-            entries_per_page: GEO.entries_per_page(),
-            pages_allocated: self.pages_allocated.load(Ordering::Relaxed),
-            groups_attached: st.groups.len() as u64,
-            replays: st.replays,
-            last_pages_walked: st.last.walked,
-            last_tces_replayed: st.last.tces,
-            last_hw_entries_written: st.last.hw_entries,
-            last_replay_ns: st.last.ns,
-        }
+    /// The table's counters.
+    pub(crate) fn stats(&self) -> &TableStats {
+        &self.stats
+    }
+
+    /// Adds `group` to the attached groups: from now on every update reaches it.
+    pub(crate) fn publish(&self, group: Arc<dyn IommuBackend>) -> Result {
+        let mut st = self.lock();
+        st.groups.push(group, GFP_KERNEL)?;
+        self.stats
+            .groups_attached
+            .store(st.groups.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes `group` from the attached groups.
+    pub(crate) fn unpublish(&self, group: &dyn IommuBackend) {
+        let mut st = self.lock();
+        st.groups.retain(|g| !core::ptr::addr_eq(&**g, group));
+        self.stats
+            .groups_attached
+            .store(st.groups.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -373,7 +358,7 @@ impl AnonFile for Table {
             KTR_GET_TCE => this.get_tce(arg),
             KTR_GET_POPULATED => this.populated(arg),
             KTR_TABLE_STATS => {
-                user::write(arg, &this.stats())?;
+                user::write(arg, &this.stats.to_uapi())?;
                 Ok(0)
             }
             _ => Err(ENOTTY),
@@ -429,5 +414,6 @@ impl PinnedDrop for Table {
         for group in groups.iter() {
             iommu::release(&**group, &self);
         }
+        TableStats::unregister(&self.stats);
     }
 }

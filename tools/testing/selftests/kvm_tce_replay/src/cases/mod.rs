@@ -30,6 +30,7 @@ pub const ALL: &[Case] = &[
     ("indirect_checks", table::indirect_checks),
     ("clear_does_not_allocate", table::clear_does_not_allocate),
     ("populated_bitmap", table::populated_bitmap),
+    ("debugfs_stats", table::debugfs_stats),
     ("mmap_read_empty_window", mmap::read_empty_window),
     ("mmap_write_through", mmap::write_through_mmap),
     ("mmap_sigbus_past_the_end", mmap::sigbus_past_the_end),

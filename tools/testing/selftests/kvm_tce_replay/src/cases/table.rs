@@ -234,3 +234,30 @@ pub fn populated_bitmap() -> CaseResult {
     ensure_eq!(t.populated(0, 0).err(), Some(Errno::INVAL));
     Ok(())
 }
+
+pub fn debugfs_stats() -> CaseResult {
+    const PATH: &str = "/sys/kernel/debug/kvm_tce_replay/tables";
+    let dev = Device::open()?;
+    let t = dev.create_table(0xdeb0_0001, 16, 1 << 20)?;
+    t.put(0, 0x1_0000 | RW)?;
+    t.put(100_000, 0x1_0000 | RW)?;
+    let text =
+        std::fs::read_to_string(PATH).map_err(|e| crate::Stop::Fail(format!("{PATH}: {e}")))?;
+    let line = text.lines().find(|l| l.starts_with("liobn 0xdeb00001:"));
+    ensure!(
+        line.is_some_and(|l| l.contains("pages_allocated 2 ")),
+        "no line for the table in {text:?}"
+    );
+    ensure!(
+        text.starts_with("memory: tables "),
+        "no memory line in {text:?}"
+    );
+    drop(t);
+    let text =
+        std::fs::read_to_string(PATH).map_err(|e| crate::Stop::Fail(format!("{PATH}: {e}")))?;
+    ensure!(
+        !text.contains("liobn 0xdeb00001:"),
+        "closed table still listed: {text:?}"
+    );
+    Ok(())
+}
