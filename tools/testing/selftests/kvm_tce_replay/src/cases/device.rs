@@ -78,3 +78,29 @@ pub fn enable_cap() -> CaseResult {
     dev.enable_replay()?;
     Ok(())
 }
+
+/// The ioctl numbers use this architecture's `_IOC` encoding (powerpc's differs from x86's).
+pub fn ioctl_encoding() -> CaseResult {
+    use rustix::ioctl::{opcode, Opcode};
+    let expected: u32 = if cfg!(any(target_arch = "powerpc64", target_arch = "powerpc")) {
+        0x8020_aea8
+    } else {
+        0x4020_aea8
+    };
+    ensure_eq!(KVM_CREATE_SPAPR_TCE_64, expected);
+    ensure_eq!(
+        KVM_CREATE_SPAPR_TCE_64 as Opcode,
+        opcode::write::<KvmCreateSpaprTce64>(KVMIO as u8, 0xa8)
+    );
+    ensure_eq!(
+        KTR_GET_TCE as Opcode,
+        opcode::read_write::<KtrGetTce>(KTR_IO as u8, 0x13)
+    );
+    crate::diag!(
+        "{}: PAGE_SIZE {}, KVM_CREATE_SPAPR_TCE_64 = {:#x}",
+        std::env::consts::ARCH,
+        rustix::param::page_size(),
+        KVM_CREATE_SPAPR_TCE_64
+    );
+    Ok(())
+}

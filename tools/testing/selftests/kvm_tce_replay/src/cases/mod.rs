@@ -20,6 +20,7 @@ pub const ALL: &[Case] = &[
     ("check_extension", device::check_extension),
     ("unknown_ioctl_enotty", device::unknown_ioctl_enotty),
     ("enable_cap", device::enable_cap),
+    ("ioctl_encoding", device::ioctl_encoding),
     ("create_checks", table::create_checks),
     ("table_fd_flags", table::table_fd_flags),
     ("seed_window_memory", table::seed_window_memory),
