@@ -4,6 +4,8 @@
 //! KVM's `KVM_CHECK_EXTENSION`, `KVM_ENABLE_CAP` and `KVM_CREATE_SPAPR_TCE_64`, creates mock
 //! IOMMU groups, and attaches groups to tables.
 
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+use crate::mock_group::MockGroup;
 use crate::{
     accounting,
     attach::{attach, detach},
@@ -107,27 +109,30 @@ impl Context {
         shim::install_fd(Table::new(claim, window)?)
     }
 
+    #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
     fn create_mock_group(arg: usize) -> Result<isize> {
-        if !cfg!(CONFIG_KVM_TCE_REPLAY_MOCK) {
-            return Err(ENOTTY);
-        }
         if !crate::module_parameters::mock.value() {
             return Err(EPERM);
         }
         let req: KtrMockGroup = user::read(arg)?;
-        #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-        return shim::install_fd(crate::mock_group::MockGroup::create(&req)?);
-        #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
-        return Err(ENOTTY);
+        shim::install_fd(MockGroup::create(&req)?)
     }
 
-    /// The group behind `fd`, whatever its backend.
+    #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
+    fn create_mock_group(_arg: usize) -> Result<isize> {
+        Err(ENOTTY)
+    }
+
+    /// The IOMMU group behind `fd`: EBADF if it is not open, EINVAL if it is no group.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
     fn group(fd: i32) -> Result<Arc<dyn IommuBackend>> {
-        #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-        if let Ok(group) = shim::from_fd::<crate::mock_group::MockGroup>(fd) {
-            return Ok(group);
-        }
-        shim::from_fd::<Table>(fd).map(drop)?;
+        Ok(shim::from_fd::<MockGroup>(fd)?)
+    }
+
+    /// Without the mock backend there is no group fd yet.
+    #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
+    fn group(fd: i32) -> Result<Arc<dyn IommuBackend>> {
+        shim::from_fd::<Table>(fd)?;
         Err(EINVAL)
     }
 

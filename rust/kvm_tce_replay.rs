@@ -7,7 +7,11 @@ mod accounting;
 mod attach;
 mod bitwalk;
 mod device;
+// Without the mock backend, its ABI and its hardware-table math are unused.
+#[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
 mod hwmap;
+// Without the mock backend, its ABI and its hardware-table math are unused.
+#[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
 mod iommu;
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
 mod mock_group;
@@ -15,6 +19,8 @@ mod replay;
 mod shim;
 mod stats;
 mod table;
+// Without the mock backend, its ABI and its hardware-table math are unused.
+#[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
 mod uapi;
 mod user;
 mod window;
