@@ -3,7 +3,8 @@
 # first use and cached (like the kernel builds) under $(KTR_CACHE), default /var/cache/kvm-tce-replay.
 #
 #   make run      the main job: build what is missing, boot the VM, run the demo scenario
-#   make check    host tests, rustfmt, clippy, the module with clippy, the VM suite
+#   make check    host tests, rustfmt, clippy, the module with clippy, the VM suite on
+#                 x86_64 and ppc64le (ARCH=x86_64 or ARCH=ppc64le: that one only)
 #   make kernel | module | vm      single steps; ARCH=x86_64 (default) or ppc64le
 #
 # Out of tree against your own Rust-enabled kernel: make -C $$KDIR M=$$PWD/rust LLVM=1
@@ -17,7 +18,7 @@ run:
 	$(RUN) tools/vm/run.sh $(ARCH) demo
 
 check:
-	$(RUN) env ARCHES="$(if $(filter command line,$(origin ARCH)),$(ARCH),x86_64)" tools/check.sh
+	$(RUN) env ARCHES="$(if $(filter command line,$(origin ARCH)),$(ARCH),x86_64 ppc64le)" tools/check.sh
 
 kernel:
 	$(RUN) tools/kernel/build.sh $(ARCH)

@@ -5,7 +5,7 @@
 # Runs inside the toolchain root.
 . "$(dirname "$0")/lib.sh"
 
-arches=${ARCHES:-x86_64}
+arches=${ARCHES:-x86_64 ppc64le}
 start=$(date +%s)
 export CARGO_TARGET_DIR="$CACHE/target"
 
