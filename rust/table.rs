@@ -92,12 +92,7 @@ impl TcePage {
         mut f: impl FnMut(usize, u64) -> Result,
     ) -> Result<u64> {
         if self.user_mapped.load(Ordering::Acquire) {
-            for (slot, e) in self.entries().iter().enumerate() {
-                let tce = e.load(Ordering::Relaxed);
-                if tce != 0 {
-                    f(slot, tce)?;
-                }
-            }
+            self.for_each_entry(|slot, tce| if tce != 0 { f(slot, tce) } else { Ok(()) })?;
             return Ok(GEO.entries_per_page());
         }
         let mut looked = 0;
