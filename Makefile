@@ -12,7 +12,7 @@
 ARCH ?= x86_64
 RUN := tools/run-in-root
 
-.PHONY: run check kernel module vm fmt
+.PHONY: run check kernel module vm bench fmt
 
 run:
 	$(RUN) tools/vm/run.sh $(ARCH) demo
@@ -28,6 +28,10 @@ module:
 
 vm:
 	$(RUN) tools/vm/run.sh $(ARCH) test
+
+# The replay benchmark in the VM: tools/bench/results/$(ARCH)/bench.{md,csv}.
+bench:
+	$(RUN) tools/bench.sh $(ARCH)
 
 # Formats the module and the userspace crates as `make check` expects.
 fmt:

@@ -44,7 +44,7 @@ start=$(date +%s)
 set +e +o pipefail
 timeout "${TIMEOUT:-900}" "${qemu[@]}" -nographic -no-reboot -initrd "$initrd" -append "$append" \
 	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
-	grep --line-buffered -E '^(ok|not ok|# |KTR:|demo:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic'
+	grep --line-buffered -E '^(ok|not ok|# |KTR:|demo:|bench:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic'
 status=${PIPESTATUS[0]}
 set -e -o pipefail
 log "vm: $arch run finished in $(( $(date +%s) - start )) s"

@@ -3,6 +3,8 @@
 //! The host side of a VM run: reads the guest's console log and decides whether the run passed.
 //! The guest's /init (src/bin/init.rs) prints the `KTR:` marker lines this checks.
 
+pub mod bench;
+
 /// Taint bits a passing run may show: TAINT_OOT_MODULE ('O'), from loading our own module.
 pub const ALLOWED_TAINT: u64 = 1 << 12;
 

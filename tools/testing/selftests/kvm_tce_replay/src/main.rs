@@ -16,6 +16,7 @@ mod uapi;
 #[allow(dead_code)]
 mod window;
 
+mod bench;
 mod cases;
 mod demo;
 mod ktr;
@@ -92,12 +93,13 @@ fn main() {
     let code = match mode {
         "test" => run(cases::ALL, args.get(1).map(String::as_str)),
         "demo" => demo::run(),
+        "bench" => bench::run(),
         "child-touch" => {
             let num = |i: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0);
             cases::mmap::child_touch(num(1), num(2))
         }
         _ => {
-            eprintln!("usage: kvm_tce_replay_test [test [FILTER] | demo]");
+            eprintln!("usage: kvm_tce_replay_test [test [FILTER] | demo | bench]");
             2
         }
     };

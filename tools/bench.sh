@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make bench`: boots the VM of ARCH in benchmark mode and writes the table and the CSV to
+# tools/bench/results/ARCH/. Runs inside the toolchain root; never fails on a missed target.
+. "$(dirname "$0")/lib.sh"
+
+arch=${1:-x86_64}
+TIMEOUT=${TIMEOUT:-1800} "$TOP/tools/vm/run.sh" "$arch" bench
+out="$TOP/tools/bench/results/$arch"
+"$CACHE/target/release/benchreport" "$CACHE/logs/$arch-bench.log" "$out"
+log "bench: wrote $out/bench.md and $out/bench.csv"
