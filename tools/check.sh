@@ -14,8 +14,9 @@ rustfmt --check --config-path "$TOP/.rustfmt.toml" "$TOP/rust/kvm_tce_replay.rs"
 cargo fmt --manifest-path "$TOP/tools/Cargo.toml" --all --check
 
 log "check: host unit tests (shared pure logic, harness helpers, uapi header, log checker)"
-cargo test -q --locked --manifest-path "$TOP/tools/Cargo.toml" 2>&1 | grep -E '^(test result|running|error|failures|---- )|panicked' >&2 || true
-cargo test -q --locked --manifest-path "$TOP/tools/Cargo.toml" >/dev/null 2>&1 || die "host unit tests failed"
+host=$(cargo test -q --locked --manifest-path "$TOP/tools/Cargo.toml" 2>&1) || { echo "$host" >&2; die "host unit tests failed"; }
+echo "$host" | grep -E '^test result' >&2
+passed=$(echo "$host" | sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' | paste -sd+ | bc)
 
 log "check: clippy on the userspace crates"
 cargo clippy -q --locked --manifest-path "$TOP/tools/Cargo.toml" --all-targets -- -D warnings
@@ -33,5 +34,8 @@ log "check: $((ours)) is not among $(echo "$caps" | wc -l) KVM capabilities (hig
 for arch in $arches; do
 	log "check: VM suite on $arch"
 	"$TOP/tools/vm/run.sh" "$arch" test
+	vm=$(sed -n 's/^# Totals: pass:\([0-9]*\) .*/\1/p' "$CACHE/logs/$arch-test.log" | tail -1)
+	passed=$((passed + vm))
 done
-log "check: PASS in $(( $(date +%s) - start )) s"
+log "check: PASS in $(( $(date +%s) - start )) s ($arches)"
+echo "check: $passed passed, 0 failed"
