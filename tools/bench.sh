@@ -5,7 +5,11 @@
 . "$(dirname "$0")/lib.sh"
 
 arch=${1:-x86_64}
-TIMEOUT=${TIMEOUT:-1800} "$TOP/tools/vm/run.sh" "$arch" bench
+if [ "${BENCH_REPORT_ONLY:-}" != 1 ]; then
+	TIMEOUT=${TIMEOUT:-1800} "$TOP/tools/vm/run.sh" "$arch" bench
+fi
 out="$TOP/tools/bench/results/$arch"
 "$CACHE/target/release/benchreport" "$CACHE/logs/$arch-bench.log" "$out"
-log "bench: wrote $out/bench.md and $out/bench.csv"
+"$CACHE/target/release/benchplot" "$CACHE/logs/$arch-bench.log" "$out/bench.png" \
+	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+log "bench: wrote $out/bench.md, $out/bench.csv and $out/bench.png"

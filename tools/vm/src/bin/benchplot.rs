@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `benchplot LOG PNG FONT`: plots replay time against window size (log-log), one line per
+//! strategy and population (64 KiB hardware pages), from a bench run's console log.
+
+use ktr_vm::bench::parse;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+const STRATEGIES: [(&str, &str); 3] = [
+    ("ours", "ours"),
+    ("slots", "(b) every slot"),
+    ("entries", "(a) every entry"),
+];
+const POPULATIONS: [&str; 4] = ["empty", "contiguous", "scattered", "dense"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [log, png, font] = args.as_slice() else {
+        eprintln!("usage: benchplot LOG PNG FONT.ttf");
+        std::process::exit(2);
+    };
+    let font: &'static [u8] = Box::leak(std::fs::read(font)?.into_boxed_slice());
+    register_font("sans-serif", FontStyle::Normal, font).map_err(|_| "bad font")?;
+    let (platform, fig) = parse(&String::from_utf8_lossy(&std::fs::read(log)?));
+    let root = BitMapBackend::new(png, (1100, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Attach + replay time, 64 KiB TCEs and hw pages ({platform}, TCG)"),
+            ("sans-serif", 24),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            (1u64 << 19..1u64 << 32).log_scale(),
+            (1e3f64..1e13).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("TCEs in the window")
+        .y_desc("ns")
+        .x_label_formatter(&|x| format!("2^{}", 63 - x.leading_zeros()))
+        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .draw()?;
+    for (si, (what, label)) in STRATEGIES.iter().enumerate() {
+        for (pi, pop) in POPULATIONS.iter().enumerate() {
+            let points: Vec<(u64, f64)> = fig
+                .iter()
+                .filter(|((_, s, p, w), _)| *s == 16 && p == pop && w == what)
+                .map(|((w, ..), (v, _))| (1u64 << w, (*v).max(1) as f64))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let color = Palette99::pick(si * 4 + pi).to_rgba();
+            let style = ShapeStyle::from(&color).stroke_width(if si == 0 { 3 } else { 1 });
+            chart
+                .draw_series(LineSeries::new(points.clone(), style))?
+                .label(format!("{label}, {pop}"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    println!("benchplot: wrote {png}");
+    Ok(())
+}
