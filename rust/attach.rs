@@ -16,6 +16,23 @@ use crate::{
 use core::ptr;
 use kernel::{prelude::*, sync::Arc};
 
+/// EINVAL unless `table` belongs to `ctx`, as KVM requires of the table of a VFIO group.
+fn check_context(ctx: &Context, table: &Table) -> Result {
+    if ptr::eq(table.claim().context(), ctx) {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// Detaches `group` from `table` while holding the group's attach lock (`binding`): from now on
+/// updates no longer reach it, and its hardware table is cleared.
+fn detach_locked(table: &Table, group: &dyn IommuBackend, binding: &mut Option<Attached>) {
+    table.unpublish(group);
+    *binding = None;
+    group.clear_all();
+}
+
 /// Attaches `group` to `table`; with replay enabled in `ctx`, replays the table into it.
 pub(crate) fn attach(
     ctx: &Context,
@@ -23,9 +40,7 @@ pub(crate) fn attach(
     group: Arc<dyn IommuBackend>,
     walk: Walk,
 ) -> Result {
-    if !ptr::eq(table.claim().context(), ctx) {
-        return Err(EINVAL);
-    }
+    check_context(ctx, table)?;
     if !group.geometry().compatible(table.window()) {
         return Err(EINVAL);
     }
@@ -50,9 +65,7 @@ pub(crate) fn attach(
             Ok(stats) => table.stats().record(stats),
             Err(e) => {
                 // The group ends detached, its hardware table as before the attach (empty).
-                table.unpublish(&*group);
-                *binding = None;
-                group.clear_all();
+                detach_locked(table, &*group, &mut binding);
                 return Err(e);
             }
         }
@@ -63,9 +76,7 @@ pub(crate) fn attach(
 /// Undoes one attach of `group` to `table`; the last one detaches it and clears its hardware
 /// table. ENOENT if the group is not attached to the table.
 pub(crate) fn detach(ctx: &Context, table: &Table, group: Arc<dyn IommuBackend>) -> Result {
-    if !ptr::eq(table.claim().context(), ctx) {
-        return Err(EINVAL);
-    }
+    check_context(ctx, table)?;
     let mut binding = group.binding().state.lock();
     match &mut *binding {
         Some(a) if a.table == table.id() && a.refs > 1 => {
@@ -75,8 +86,6 @@ pub(crate) fn detach(ctx: &Context, table: &Table, group: Arc<dyn IommuBackend>)
         Some(a) if a.table == table.id() => {}
         _ => return Err(ENOENT),
     }
-    table.unpublish(&*group);
-    *binding = None;
-    group.clear_all();
+    detach_locked(table, &*group, &mut binding);
     Ok(())
 }

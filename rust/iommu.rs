@@ -59,8 +59,8 @@ pub(crate) fn map_entry(group: &dyn IommuBackend, w: &Window, entry: u64, tce: u
     Ok(written)
 }
 
-/// Detaches `group` from `table` for good (the table is going away, or an attach failed):
-/// forgets the attachment and clears the group's hardware table.
+/// Detaches `group` from `table`, which is going away and has already dropped its list of
+/// groups: forgets the attachment and clears the group's hardware table.
 pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
     let mut state = group.binding().state.lock();
     if state.as_ref().is_some_and(|a| a.table == table.id()) {
