@@ -3,7 +3,9 @@
 //! Typed wrappers of the module's ioctls over rustix: the device (a context, like a KVM VM fd),
 //! TCE table fds and mock IOMMU group fds.
 
+use crate::hwmap::HwGeometry;
 use crate::uapi::*;
+use crate::window::Window;
 use rustix::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::{Errno, Result};
 use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
@@ -123,15 +125,16 @@ impl Device {
 
     /// A mock group whose hardware table covers `table` with pages of `it_page_shift`.
     pub fn create_group_for(&self, table: &Table, it_page_shift: u32) -> Result<Group> {
-        let shift = table.page_shift - it_page_shift;
-        let it_size = table.size << shift;
+        let hw = covering(&table.window(), it_page_shift);
         let bits = rustix::param::page_size().trailing_zeros() - 3;
-        let levels = (64 - (it_size - 1).leading_zeros()).div_ceil(bits).max(1);
+        let levels = (64 - (hw.it_size - 1).leading_zeros())
+            .div_ceil(bits)
+            .max(1);
         self.create_group_raw(KtrMockGroup {
             it_page_shift,
             levels,
-            it_offset: table.offset << shift,
-            it_size,
+            it_offset: hw.it_offset,
+            it_size: hw.it_size,
             flags: 0,
         })
     }
@@ -183,7 +186,22 @@ pub struct Table {
     pub size: u64,
 }
 
+/// The hardware-table geometry that covers window `w` exactly with pages of `it_page_shift`.
+pub fn covering(w: &Window, it_page_shift: u32) -> HwGeometry {
+    let shift = w.page_shift() - it_page_shift;
+    HwGeometry {
+        it_page_shift,
+        it_offset: w.offset() << shift,
+        it_size: w.size() << shift,
+    }
+}
+
 impl Table {
+    /// The table's window, as the shared checks see it.
+    pub fn window(&self) -> Window {
+        Window::new(self.page_shift, self.offset, self.size).expect("the module accepted it")
+    }
+
     /// The I/O bus address of entry `entry`.
     pub fn ioba(&self, entry: u64) -> u64 {
         (self.offset + entry) << self.page_shift

@@ -4,10 +4,9 @@
 //! included) walking only allocated pages; no replay without the capability; double attach,
 //! detach, updates reaching every group, the compatibility checks, and rollback on failure.
 
-use crate::hwmap::HwGeometry;
-use crate::ktr::{Device, Group, Table};
+use crate::ktr::{covering, Device, Group, Table};
 use crate::uapi::*;
-use crate::window::{tce_is_valid, Window};
+use crate::window::tce_is_valid;
 use crate::{ensure, ensure_eq, CaseResult, Stop};
 use rustix::io::Errno;
 use std::collections::BTreeMap;
@@ -21,13 +20,8 @@ pub fn expected_hw(
     it_page_shift: u32,
     tces: &BTreeMap<u64, u64>,
 ) -> BTreeMap<u64, u64> {
-    let w = Window::new(table.page_shift, table.offset, table.size).expect("valid window");
-    let shift = table.page_shift - it_page_shift;
-    let hw = HwGeometry {
-        it_page_shift,
-        it_offset: table.offset << shift,
-        it_size: table.size << shift,
-    };
+    let w = table.window();
+    let hw = covering(&w, it_page_shift);
     let mut out = BTreeMap::new();
     for (&entry, &tce) in tces {
         if tce_is_valid(tce) {

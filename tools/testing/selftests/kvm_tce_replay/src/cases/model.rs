@@ -5,7 +5,7 @@
 //! (window checks, subpage split), then compared entry by entry.
 
 use crate::hwmap::HwGeometry;
-use crate::ktr::{Device, Group, Mapping, Table};
+use crate::ktr::{covering, Device, Group, Mapping, Table};
 use crate::window::{tce_is_valid, Window};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -34,12 +34,7 @@ struct Model {
 
 impl Model {
     fn hw(&self, g: usize) -> HwGeometry {
-        let shift = PAGE_SHIFT - GROUPS[g];
-        HwGeometry {
-            it_page_shift: GROUPS[g],
-            it_offset: 0,
-            it_size: self.window.size() << shift,
-        }
+        covering(&self.window, GROUPS[g])
     }
 
     fn write_groups(&mut self, entry: u64, tce: u64) {
