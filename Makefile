@@ -35,4 +35,4 @@ bench:
 
 # Formats the module and the userspace crates as `make check` expects.
 fmt:
-	$(RUN) sh -c 'rustfmt --config-path .rustfmt.toml rust/kvm_tce_replay.rs && cargo fmt --manifest-path tools/Cargo.toml --all'
+	$(RUN) sh -c 'rustfmt --config-path .rustfmt.toml rust/kvm_tce_replay_main.rs && cargo fmt --manifest-path tools/Cargo.toml --all'

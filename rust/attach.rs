@@ -30,7 +30,7 @@ fn check_context(ctx: &Context, table: &Table) -> Result {
 fn detach_locked(table: &Table, group: &dyn IommuBackend, binding: &mut Option<Attached>) {
     table.unpublish(group);
     *binding = None;
-    group.clear_all();
+    group.clear(table);
 }
 
 /// Attaches `group` to `table`; with replay enabled in `ctx`, replays the table into it.
@@ -44,6 +44,8 @@ pub(crate) fn attach(
     if !group.geometry().compatible(table.window()) {
         return Err(EINVAL);
     }
+    // A real group is looked up anew by each ioctl: the attached one is the group.
+    let group = table.attached(group.id()).unwrap_or(group);
     let mut binding = group.binding().state.lock();
     match &mut *binding {
         // Attaching again takes a reference and replays nothing.
@@ -77,6 +79,7 @@ pub(crate) fn attach(
 /// table. ENOENT if the group is not attached to the table.
 pub(crate) fn detach(ctx: &Context, table: &Table, group: Arc<dyn IommuBackend>) -> Result {
     check_context(ctx, table)?;
+    let group = table.attached(group.id()).ok_or(ENOENT)?;
     let mut binding = group.binding().state.lock();
     match &mut *binding {
         Some(a) if a.table == table.id() && a.refs > 1 => {

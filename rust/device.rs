@@ -6,6 +6,8 @@
 
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
 use crate::mock_group::MockGroup;
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+use crate::spapr_group::{GuestMemory, SpaprGroup};
 use crate::{
     accounting,
     attach::{attach, detach},
@@ -34,6 +36,10 @@ pub(crate) struct Context {
     /// The liobns of the context's live tables.
     #[pin]
     liobns: Mutex<KVec<u64>>,
+    /// The guest memory the real IOMMU backend maps TCEs through.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+    #[pin]
+    guest: GuestMemory,
 }
 
 /// A liobn taken in a context, given back when dropped (with its table).
@@ -123,31 +129,82 @@ impl Context {
         Err(ENOTTY)
     }
 
-    /// The IOMMU group behind `fd`: EBADF if it is not open, EINVAL if it is no group.
+    /// The guest memory of the context.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+    pub(crate) fn guest(&self) -> &GuestMemory {
+        &self.guest
+    }
+
+    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+    fn set_memory_region(&self, arg: usize) -> Result<isize> {
+        self.guest.set_region(&user::read(arg)?)?;
+        Ok(0)
+    }
+
+    #[cfg(not(CONFIG_KVM_TCE_REPLAY_SPAPR))]
+    fn set_memory_region(&self, _arg: usize) -> Result<isize> {
+        Err(ENOTTY)
+    }
+
+    /// The mock group behind `fd`, `None` if `fd` is another file.
     #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-    fn group(fd: i32) -> Result<Arc<dyn IommuBackend>> {
-        Ok(shim::from_fd::<MockGroup>(fd)?)
+    fn mock_group(fd: i32) -> Result<Option<Arc<dyn IommuBackend>>> {
+        match shim::from_fd::<MockGroup>(fd) {
+            Ok(group) => Ok(Some(group)),
+            Err(e) if e == EINVAL => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Without the mock backend there is no group fd yet.
     #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
-    fn group(fd: i32) -> Result<Arc<dyn IommuBackend>> {
-        shim::from_fd::<Table>(fd)?;
-        Err(EINVAL)
+    fn mock_group(_fd: i32) -> Result<Option<Arc<dyn IommuBackend>>> {
+        Ok(None)
     }
 
-    fn attach_or_detach(&self, arg: usize, is_attach: bool) -> Result<isize> {
+    /// The hardware table of the VFIO group behind `fd` that can hold `table`'s window.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+    fn vfio_group(
+        this: ArcBorrow<'_, Self>,
+        fd: i32,
+        table: &Table,
+    ) -> Result<Option<Arc<dyn IommuBackend>>> {
+        Ok(Some(SpaprGroup::of_vfio_group(this.into(), fd, table.window())?))
+    }
+
+    /// Without the real backend, an open fd that is no mock group is no group.
+    #[cfg(not(CONFIG_KVM_TCE_REPLAY_SPAPR))]
+    fn vfio_group(
+        _this: ArcBorrow<'_, Self>,
+        fd: i32,
+        _table: &Table,
+    ) -> Result<Option<Arc<dyn IommuBackend>>> {
+        match shim::from_fd::<Table>(fd) {
+            Err(e) if e == EBADF => Err(e),
+            _ => Ok(None),
+        }
+    }
+
+    /// The IOMMU group behind `fd` for `table`: a mock group or a VFIO group. EBADF if `fd` is
+    /// not open, EINVAL if it is no group (or, for a VFIO group, has no table for the window).
+    fn group(this: ArcBorrow<'_, Self>, fd: i32, table: &Table) -> Result<Arc<dyn IommuBackend>> {
+        match Self::mock_group(fd)? {
+            Some(group) => Ok(group),
+            None => Self::vfio_group(this, fd, table)?.ok_or(EINVAL),
+        }
+    }
+
+    fn attach_or_detach(this: ArcBorrow<'_, Self>, arg: usize, is_attach: bool) -> Result<isize> {
         let req: KtrAttach = user::read(arg)?;
         if req.pad != 0 || (!is_attach && req.flags != 0) {
             return Err(EINVAL);
         }
         let walk = Walk::from_flags(req.flags)?;
         let table = shim::from_fd::<Table>(req.tablefd)?;
-        let group = Self::group(req.groupfd)?;
+        let group = Self::group(this, req.groupfd, &table)?;
         if is_attach {
-            attach(self, &table, group, walk)?;
+            attach(&this, &table, group, walk)?;
         } else {
-            detach(self, &table, group)?;
+            detach(&this, &table, group)?;
         }
         Ok(0)
     }
@@ -167,11 +224,15 @@ impl MiscDevice for Context {
     type Ptr = Arc<Self>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+        #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+        let guest = GuestMemory::of_current()?;
         Arc::pin_init(
-            pin_init!(Self {
+            try_pin_init!(Self {
                 replay: AtomicBool::new(false),
                 liobns <- new_mutex!(KVec::new()),
-            }),
+                #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+                guest <- guest,
+            }? Error),
             GFP_KERNEL,
         )
     }
@@ -182,8 +243,9 @@ impl MiscDevice for Context {
             KVM_ENABLE_CAP => me.enable_cap(arg),
             KVM_CREATE_SPAPR_TCE_64 => Self::create_table(me, arg),
             KTR_CREATE_MOCK_GROUP => Self::create_mock_group(arg),
-            KTR_ATTACH => me.attach_or_detach(arg, true),
-            KTR_DETACH => me.attach_or_detach(arg, false),
+            KVM_SET_USER_MEMORY_REGION => me.set_memory_region(arg),
+            KTR_ATTACH => Self::attach_or_detach(me, arg, true),
+            KTR_DETACH => Self::attach_or_detach(me, arg, false),
             KTR_MEM_STATS => Self::mem_stats(arg),
             _ => Err(ENOTTY),
         }

@@ -11,12 +11,20 @@ pub(crate) trait IommuBackend: Send + Sync {
     /// The hardware table's geometry.
     fn geometry(&self) -> HwGeometry;
 
+    /// The hardware table's identity: groups of one identity are one group to a table.
+    fn id(&self) -> usize;
+
     /// Exchanges hardware entry `index` (0 is the entry at `it_offset`) for `value` and returns
     /// the old one, like `iommu_tce_xchg_no_kill`. Clearing an entry never allocates.
     fn xchg(&self, index: u64, value: u64) -> Result<u64>;
 
-    /// Clears every entry of the hardware table: the group is being detached.
-    fn clear_all(&self);
+    /// Invalidates the IOMMU's caches of `count` entries from `first` on after exchanges, like
+    /// `iommu_tce_kill`.
+    fn kill(&self, _first: u64, _count: u64) {}
+
+    /// Clears every hardware entry `table` may have written: the group is being detached from
+    /// it and no longer receives its updates.
+    fn clear(&self, table: &Table);
 
     /// The group's attachment state.
     fn binding(&self) -> &Binding;
@@ -52,11 +60,20 @@ impl Binding {
 /// of hardware entries written.
 pub(crate) fn map_entry(group: &dyn IommuBackend, w: &Window, entry: u64, tce: u64) -> Result<u64> {
     let mut written = 0;
-    for (index, value) in group.geometry().split(w, entry, tce) {
-        group.xchg(index, value)?;
-        written += 1;
+    let mut first = None;
+    let result = group
+        .geometry()
+        .split(w, entry, tce)
+        .try_for_each(|(index, value)| {
+            first.get_or_insert(index);
+            group.xchg(index, value)?;
+            written += 1;
+            Ok(())
+        });
+    if let Some(first) = first {
+        group.kill(first, written.max(1));
     }
-    Ok(written)
+    result.map(|()| written)
 }
 
 /// Detaches `group` from `table`, which is going away and has already dropped its list of
@@ -65,6 +82,6 @@ pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
     let mut state = group.binding().state.lock();
     if state.as_ref().is_some_and(|a| a.table == table.id()) {
         *state = None;
-        group.clear_all();
+        group.clear(table);
     }
 }

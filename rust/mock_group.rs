@@ -10,6 +10,7 @@ use crate::{
     hwmap::{HwGeometry, Levels},
     iommu::{Binding, IommuBackend},
     shim::{AnonFile, FileOps},
+    table::Table,
     uapi::*,
     user,
     window::Window,
@@ -228,7 +229,12 @@ impl IommuBackend for MockGroup {
         Ok(old)
     }
 
-    fn clear_all(&self) {
+    fn id(&self) -> usize {
+        core::ptr::from_ref(self) as usize
+    }
+
+    /// Drops the whole hardware table, whatever wrote it.
+    fn clear(&self, _table: &Table) {
         let mut hw = self.hw.lock();
         hw.root = None;
         hw.counters.pages = 0;

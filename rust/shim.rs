@@ -21,6 +21,9 @@ use kernel::{
     types::{ForeignOwnable, Opaque},
 };
 
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+pub(crate) mod spapr;
+
 #[cfg(CONFIG_HIGHMEM)]
 compile_error!("TCE pages are used through the kernel's direct map, which needs !CONFIG_HIGHMEM");
 
@@ -485,6 +488,7 @@ macro_rules! plain_data {
 plain_data!(
     crate::uapi::KvmEnableCap,
     crate::uapi::KvmCreateSpaprTce64,
+    crate::uapi::KvmUserspaceMemoryRegion,
     crate::uapi::KtrPutTce,
     crate::uapi::KtrPutTceIndirect,
     crate::uapi::KtrStuffTce,

@@ -318,9 +318,18 @@ impl Table {
         &self.stats
     }
 
-    /// Adds `group` to the attached groups: from now on every update reaches it.
+    /// The attached group of identity `id` ([`IommuBackend::id`]), if any.
+    pub(crate) fn attached(&self, id: usize) -> Option<Arc<dyn IommuBackend>> {
+        self.lock().groups.iter().find(|g| g.id() == id).cloned()
+    }
+
+    /// Adds `group` to the attached groups: from now on every update reaches it. EBUSY if a
+    /// group of the same identity is attached already (a racing attach of the same group).
     pub(crate) fn publish(&self, group: Arc<dyn IommuBackend>) -> Result {
         let mut st = self.lock();
+        if st.groups.iter().any(|g| g.id() == group.id()) {
+            return Err(EBUSY);
+        }
         st.groups.push(group, GFP_KERNEL)?;
         self.stats
             .groups_attached

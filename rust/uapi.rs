@@ -101,6 +101,23 @@ pub(crate) struct KvmCreateSpaprTce64 {
     pub size: u64,
 }
 
+/// `struct kvm_userspace_memory_region`, as in include/uapi/linux/kvm.h: guest memory the real
+/// IOMMU backend translates TCEs through.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KvmUserspaceMemoryRegion {
+    /// Slot number, below [`crate::memslots::MEMSLOTS`].
+    pub slot: u32,
+    /// Must be 0.
+    pub flags: u32,
+    /// Guest-physical address of the slot, page aligned.
+    pub guest_phys_addr: u64,
+    /// Size in bytes, page aligned; 0 deletes the slot.
+    pub memory_size: u64,
+    /// Where the VMM maps the slot, page aligned.
+    pub userspace_addr: u64,
+}
+
 /// `H_PUT_TCE`: one TCE at `ioba`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -270,6 +287,9 @@ pub(crate) const KVM_CHECK_EXTENSION: u32 = io(KVMIO, 0x03);
 pub(crate) const KVM_ENABLE_CAP: u32 = iow::<KvmEnableCap>(KVMIO, 0xa3);
 /// `KVM_CREATE_SPAPR_TCE_64` (device fd): returns a table fd.
 pub(crate) const KVM_CREATE_SPAPR_TCE_64: u32 = iow::<KvmCreateSpaprTce64>(KVMIO, 0xa8);
+/// `KVM_SET_USER_MEMORY_REGION` (device fd; with the real IOMMU backend only).
+pub(crate) const KVM_SET_USER_MEMORY_REGION: u32 =
+    iow::<KvmUserspaceMemoryRegion>(KVMIO, 0x46);
 
 /// Device fd: creates a mock IOMMU group, returns its fd.
 pub(crate) const KTR_CREATE_MOCK_GROUP: u32 = iow::<KtrMockGroup>(KTR_IO, 0x01);
@@ -303,6 +323,7 @@ pub(crate) const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
 const _: () = {
     assert!(size_of::<KvmEnableCap>() == 104);
     assert!(size_of::<KvmCreateSpaprTce64>() == 32);
+    assert!(size_of::<KvmUserspaceMemoryRegion>() == 32);
     assert!(size_of::<KtrAttach>() == 16);
     assert!(size_of::<KtrPopulated>() == 32);
     assert!(size_of::<KtrTableStats>() == 72);

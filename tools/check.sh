@@ -10,7 +10,7 @@ start=$(date +%s)
 export CARGO_TARGET_DIR="$CACHE/target"
 
 log "check: rustfmt (module and userspace)"
-rustfmt --check --config-path "$TOP/.rustfmt.toml" "$TOP/rust/kvm_tce_replay.rs"
+rustfmt --check --config-path "$TOP/.rustfmt.toml" "$TOP/rust/kvm_tce_replay_main.rs"
 cargo fmt --manifest-path "$TOP/tools/Cargo.toml" --all --check
 
 log "check: host unit tests (shared pure logic, harness helpers, uapi header, log checker)"

@@ -88,6 +88,11 @@ impl Device {
         ioctl_ref(self.0.as_fd(), KVM_ENABLE_CAP, &mut req)
     }
 
+    /// `KVM_SET_USER_MEMORY_REGION`.
+    pub fn set_memory_region(&self, mut req: KvmUserspaceMemoryRegion) -> Result<i32> {
+        ioctl_ref(self.0.as_fd(), KVM_SET_USER_MEMORY_REGION, &mut req)
+    }
+
     pub fn enable_replay(&self) -> Result<()> {
         self.enable_cap_raw(KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY))
             .map(drop)

@@ -6,9 +6,15 @@
 #[path = "../../../../../rust/bitwalk.rs"]
 #[allow(dead_code)]
 mod bitwalk;
+#[path = "../../../../../rust/dma.rs"]
+#[allow(dead_code)]
+mod dma;
 #[path = "../../../../../rust/hwmap.rs"]
 #[allow(dead_code)]
 mod hwmap;
+#[path = "../../../../../rust/memslots.rs"]
+#[allow(dead_code)]
+mod memslots;
 #[path = "../../../../../rust/uapi.rs"]
 #[allow(dead_code)]
 mod uapi;

@@ -266,6 +266,11 @@ pub fn attach_checks() -> CaseResult {
         dev.attach_raw(KTR_ATTACH, raw(tfd, tfd, 0, 0)),
         Err(Errno::INVAL)
     );
+    // An fd that is no group at all (with the real backend: no VFIO group either).
+    ensure_eq!(
+        dev.attach_raw(KTR_ATTACH, raw(dev.0.as_raw_fd(), tfd, 0, 0)),
+        Err(Errno::INVAL)
+    );
     ensure_eq!(
         dev.attach_raw(KTR_ATTACH, raw(gfd, tfd, 3, 0)),
         Err(Errno::INVAL)

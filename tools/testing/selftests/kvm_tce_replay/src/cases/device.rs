@@ -104,3 +104,49 @@ pub fn ioctl_encoding() -> CaseResult {
     );
     Ok(())
 }
+
+/// `KVM_SET_USER_MEMORY_REGION`: with the real IOMMU backend (powerpc) it checks and records
+/// memory slots like KVM; without it (elsewhere) it is unknown.
+pub fn memory_regions() -> CaseResult {
+    let dev = Device::open()?;
+    let page = rustix::param::page_size() as u64;
+    let region = |slot, gpa, size, ua| KvmUserspaceMemoryRegion {
+        slot,
+        flags: 0,
+        guest_phys_addr: gpa,
+        memory_size: size,
+        userspace_addr: ua,
+    };
+    if !cfg!(target_arch = "powerpc64") {
+        ensure_eq!(
+            dev.set_memory_region(region(0, 0, page, page)),
+            Err(Errno::NOTTY)
+        );
+        return Ok(());
+    }
+    dev.set_memory_region(region(0, 0, 16 * page, 1 << 40))?;
+    let mut flagged = region(1, 16 * page, page, 0);
+    flagged.flags = 1;
+    for (bad, errno) in [
+        (flagged, Errno::INVAL),
+        (region(32, 16 * page, page, 0), Errno::INVAL),
+        (region(1, 16 * page + 1, page, 0), Errno::INVAL),
+        (region(1, 16 * page, page / 2, 0), Errno::INVAL),
+        (region(1, 16 * page, page, 3), Errno::INVAL),
+        (region(1, u64::MAX - page + 1, page, 0), Errno::INVAL),
+        (region(1, 15 * page, 2 * page, 0), Errno::EXIST),
+    ] {
+        ensure_eq!(dev.set_memory_region(bad), Err(errno));
+    }
+    // Slot 0 may move over its own range; slot 1 then fits where slot 0 was.
+    dev.set_memory_region(region(0, 8 * page, 16 * page, 1 << 40))?;
+    ensure_eq!(
+        dev.set_memory_region(region(1, 0, 9 * page, 0)),
+        Err(Errno::EXIST)
+    );
+    dev.set_memory_region(region(1, 0, 8 * page, 1 << 41))?;
+    // Deleting slot 0 frees its range.
+    dev.set_memory_region(region(0, 0, 0, 0))?;
+    dev.set_memory_region(region(2, 8 * page, 16 * page, 1 << 42))?;
+    Ok(())
+}

@@ -21,6 +21,7 @@ pub const ALL: &[Case] = &[
     ("unknown_ioctl_enotty", device::unknown_ioctl_enotty),
     ("enable_cap", device::enable_cap),
     ("ioctl_encoding", device::ioctl_encoding),
+    ("memory_regions", device::memory_regions),
     ("create_checks", table::create_checks),
     ("table_fd_flags", table::table_fd_flags),
     ("seed_window_memory", table::seed_window_memory),

@@ -7,20 +7,35 @@ mod accounting;
 mod attach;
 mod bitwalk;
 mod device;
-// Without the mock backend, its ABI and its hardware-table math are unused.
-#[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+mod dma;
+// Without an IOMMU backend, the group ABI and the hardware-table math are unused.
+#[cfg_attr(
+    not(any(CONFIG_KVM_TCE_REPLAY_MOCK, CONFIG_KVM_TCE_REPLAY_SPAPR)),
+    allow(dead_code)
+)]
 mod hwmap;
-// Without the mock backend, its ABI and its hardware-table math are unused.
-#[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+mod memslots;
+// Without an IOMMU backend, the group ABI and the hardware-table math are unused.
+#[cfg_attr(
+    not(any(CONFIG_KVM_TCE_REPLAY_MOCK, CONFIG_KVM_TCE_REPLAY_SPAPR)),
+    allow(dead_code)
+)]
 mod iommu;
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
 mod mock_group;
 mod replay;
 mod shim;
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+mod spapr_group;
 mod stats;
 mod table;
-// Without the mock backend, its ABI and its hardware-table math are unused.
-#[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
+// Without an IOMMU backend, the group ABI and the hardware-table math are unused.
+#[cfg_attr(
+    not(any(CONFIG_KVM_TCE_REPLAY_MOCK, CONFIG_KVM_TCE_REPLAY_SPAPR)),
+    allow(dead_code)
+)]
 mod uapi;
 mod user;
 mod window;

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The raw C of the real IOMMU backend (powerpc, `CONFIG_SPAPR_TCE_IOMMU`): the `iommu_table`
+//! of a VFIO group, its exchange and invalidation, its userspace view, and the preregistered
+//! memory (`mm_iommu_*`) that turns the VMM's user addresses into host-physical ones.
+
+use crate::hwmap::HwGeometry;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicU64, Ordering},
+};
+use kernel::{
+    bindings,
+    ffi::{c_int, c_long, c_uint, c_ulong, c_void},
+    fs::{File, LocalFile},
+    mm::Mm,
+    prelude::*,
+    sync::aref::ARef,
+};
+
+// The module's C accessors (rust/spapr_helpers.c): the structs are opaque to the bindings.
+// Pointers to structs that are not FFI-safe in the bindings are declared as `c_void`.
+extern "C" {
+    fn ktr_iommu_table_geometry(
+        tbl: *mut bindings::iommu_table,
+        page_shift: *mut u32,
+        offset: *mut u64,
+        size: *mut u64,
+    );
+    fn ktr_iommu_group_table(grp: *mut c_void, i: c_uint) -> *mut bindings::iommu_table;
+    fn ktr_iommu_table_useraddr(
+        tbl: *mut bindings::iommu_table,
+        entry: c_ulong,
+        alloc: bool,
+    ) -> *mut u64;
+}
+
+extern "C" {
+    fn vfio_file_iommu_group(file: *mut c_void) -> *mut c_void;
+    fn iommu_tce_table_get(tbl: *mut bindings::iommu_table) -> *mut bindings::iommu_table;
+    fn iommu_tce_table_put(tbl: *mut bindings::iommu_table) -> c_int;
+    fn iommu_tce_xchg_no_kill(
+        mm: *mut c_void,
+        tbl: *mut bindings::iommu_table,
+        entry: c_ulong,
+        hpa: *mut c_ulong,
+        direction: *mut c_int,
+    ) -> c_long;
+    fn iommu_tce_kill(tbl: *mut bindings::iommu_table, entry: c_ulong, pages: c_ulong);
+    fn mm_iommu_lookup(mm: *mut c_void, ua: c_ulong, size: c_ulong) -> *mut c_void;
+    fn mm_iommu_ua_to_hpa(
+        mem: *mut c_void,
+        ua: c_ulong,
+        pageshift: c_uint,
+        hpa: *mut c_ulong,
+    ) -> c_long;
+    fn mm_iommu_mapped_inc(mem: *mut c_void) -> c_long;
+    fn mm_iommu_mapped_dec(mem: *mut c_void);
+}
+
+/// A hardware TCE table of the IOMMU table group behind a VFIO group.
+///
+/// # Invariants
+///
+/// `tbl` holds a reference taken with `iommu_tce_table_get`, given back on drop; `_group` is the
+/// VFIO group file, which keeps the group and its table group alive.
+pub(crate) struct IommuTable {
+    tbl: NonNull<bindings::iommu_table>,
+    _group: ARef<File>,
+}
+
+// SAFETY: an `iommu_table` is shared by the DMA API, VFIO and KVM on every CPU; its operations
+// take its own locks, and its reference count is atomic.
+unsafe impl Send for IommuTable {}
+// SAFETY: as above.
+unsafe impl Sync for IommuTable {}
+
+impl IommuTable {
+    /// The first table of the VFIO group behind `fd` whose geometry `fits` accepts, as KVM's
+    /// `kvm_spapr_tce_attach_iommu_group` picks it: EBADF if `fd` is not open, EINVAL if it is no
+    /// VFIO group or no table fits.
+    pub(crate) fn of_vfio_group(fd: i32, fits: impl Fn(&HwGeometry) -> bool) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let local = LocalFile::fget(fd).map_err(|_| EBADF)?;
+        // SAFETY: this thread is in no `fdget_pos` region of the file: it is in an ioctl of
+        // another file.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
+        // SAFETY: the file is alive; a file that is no VFIO group gives NULL.
+        let group = unsafe { vfio_file_iommu_group(file.as_ptr().cast()) };
+        if group.is_null() {
+            return Err(EINVAL);
+        }
+        // IOMMU_TABLE_GROUP_MAX_TABLES; the accessor gives NULL past the last table.
+        for i in 0..2 {
+            // SAFETY: the group is valid while we hold the file; its table group lives as long
+            // as the group, and a table found there is only used after taking a reference.
+            let tbl = unsafe { ktr_iommu_group_table(group, i) };
+            if tbl.is_null() {
+                continue;
+            }
+            // SAFETY: `tbl` is one of the group's live tables.
+            let geo = unsafe { geometry(tbl) };
+            if fits(&geo) {
+                // SAFETY: as above; the reference is given back by `drop`.
+                let tbl = unsafe { iommu_tce_table_get(tbl) };
+                let tbl = NonNull::new(tbl).ok_or(EINVAL)?;
+                // INVARIANT: we took the reference and hold the group's file.
+                return Ok(Self { tbl, _group: file });
+            }
+        }
+        Err(EINVAL)
+    }
+
+    /// The table's identity.
+    pub(crate) fn id(&self) -> usize {
+        self.tbl.as_ptr() as usize
+    }
+
+    /// The table's geometry.
+    pub(crate) fn geometry(&self) -> HwGeometry {
+        // SAFETY: we hold a reference to the table.
+        unsafe { geometry(self.tbl.as_ptr()) }
+    }
+
+    /// `iommu_tce_xchg_no_kill`: writes host-physical `hpa` with DMA direction `dir` into
+    /// entry `entry` (absolute, it_offset included) and returns the old address and direction.
+    pub(crate) fn xchg(&self, mm: &Mm, entry: u64, hpa: u64, dir: u32) -> Result<(u64, u32)> {
+        let mut hpa = hpa as c_ulong;
+        let mut dir = dir as c_int;
+        // SAFETY: we hold a reference to the table; `mm` is a live mm (mmgrab'ed by the caller).
+        let ret = unsafe {
+            iommu_tce_xchg_no_kill(
+                mm.as_raw().cast(),
+                self.tbl.as_ptr(),
+                entry as c_ulong,
+                &mut hpa,
+                &mut dir,
+            )
+        };
+        if ret != 0 {
+            return Err(EIO);
+        }
+        Ok((hpa as u64, dir as u32))
+    }
+
+    /// `iommu_tce_kill`: invalidates `pages` entries from `entry` (absolute) on in the IOMMU's
+    /// caches after exchanges.
+    pub(crate) fn kill(&self, entry: u64, pages: u64) {
+        // SAFETY: we hold a reference to the table.
+        unsafe { iommu_tce_kill(self.tbl.as_ptr(), entry as c_ulong, pages as c_ulong) };
+    }
+
+    /// The slot of entry `entry` (absolute) in the table's userspace view, where the user address
+    /// behind each hardware entry is kept for its later release; with `alloc`, allocates the
+    /// view's level if needed. `None` if there is no slot (the view is allocated late).
+    pub(crate) fn user_entry(&self, entry: u64, alloc: bool) -> Option<UserEntry<'_>> {
+        // SAFETY: we hold a reference to the table.
+        let slot = unsafe { ktr_iommu_table_useraddr(self.tbl.as_ptr(), entry as c_ulong, alloc) };
+        // SAFETY: a non-NULL slot is an aligned __be64 of the view, which lives as long as the
+        // table.
+        NonNull::new(slot).map(|p| UserEntry(unsafe { AtomicU64::from_ptr(p.as_ptr().cast()) }))
+    }
+}
+
+impl Drop for IommuTable {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one reference.
+        unsafe { iommu_tce_table_put(self.tbl.as_ptr()) };
+    }
+}
+
+/// # Safety
+///
+/// `tbl` must be a live `iommu_table`.
+unsafe fn geometry(tbl: *mut bindings::iommu_table) -> HwGeometry {
+    let mut geo = HwGeometry {
+        it_page_shift: 0,
+        it_offset: 0,
+        it_size: 0,
+    };
+    // SAFETY: by the function's precondition; these fields are fixed at the table's creation.
+    unsafe {
+        ktr_iommu_table_geometry(tbl, &mut geo.it_page_shift, &mut geo.it_offset, &mut geo.it_size)
+    };
+    geo
+}
+
+/// A slot of an `iommu_table`'s userspace view: the user address (big-endian) of the memory a
+/// hardware entry maps, 0 for none.
+pub(crate) struct UserEntry<'a>(&'a AtomicU64);
+
+impl UserEntry<'_> {
+    /// The user address.
+    pub(crate) fn get(&self) -> u64 {
+        u64::from_be(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Records user address `ua`.
+    pub(crate) fn set(&self, ua: u64) {
+        self.0.store(ua.to_be(), Ordering::Relaxed);
+    }
+}
+
+/// The preregistered memory (`VFIO_IOMMU_SPAPR_REGISTER_MEMORY`) of `mm` holding the IOMMU page
+/// of `1 << page_shift` bytes at user address `ua`.
+fn lookup(mm: &Mm, ua: u64, page_shift: u32) -> Result<*mut c_void> {
+    // SAFETY: `mm` is live; the lookup walks an RCU list.
+    let mem = unsafe { mm_iommu_lookup(mm.as_raw().cast(), ua as c_ulong, 1 << page_shift) };
+    if mem.is_null() {
+        Err(EFAULT)
+    } else {
+        Ok(mem)
+    }
+}
+
+/// The host-physical address of the IOMMU page at user address `ua` of `mm`, pinned by its
+/// preregistration; takes one mapping reference of that memory (so it cannot be unregistered
+/// while mapped), given back by [`mapped_dec`]. EFAULT if the page is not preregistered.
+pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
+    let mem = lookup(mm, ua, page_shift)?;
+    let mut hpa: c_ulong = 0;
+    // SAFETY: `mem` is a live registration of `mm` (registrations go away only when unmapped).
+    if unsafe { mm_iommu_ua_to_hpa(mem, ua as c_ulong, page_shift, &mut hpa) } != 0 {
+        return Err(EFAULT);
+    }
+    // SAFETY: as above.
+    if unsafe { mm_iommu_mapped_inc(mem) } != 0 {
+        return Err(EBUSY);
+    }
+    Ok(hpa as u64)
+}
+
+/// Gives back the mapping reference [`mapped_inc`] took for user address `ua`.
+pub(crate) fn mapped_dec(mm: &Mm, ua: u64, page_shift: u32) -> Result {
+    let mem = lookup(mm, ua, page_shift)?;
+    // SAFETY: `mem` is a live registration with a mapping reference of ours.
+    unsafe { mm_iommu_mapped_dec(mem) };
+    Ok(())
+}

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The real IOMMU backend (powerpc): a hardware `iommu_table` of a VFIO group, written the way
+//! KVM's `kvmppc_tce_iommu_do_map` / `_do_unmap` write it: a TCE's guest address goes through
+//! the context's memory slots to the VMM's user address, then through the VMM's preregistered
+//! memory to a host-physical address, with a mapping reference per hardware entry.
+
+use crate::{
+    device::Context,
+    hwmap::HwGeometry,
+    iommu::{map_entry, Binding, IommuBackend},
+    memslots::{Memslots, SlotError},
+    shim::{
+        self,
+        spapr::{mapped_dec, mapped_inc, IommuTable},
+    },
+    table::{Table, GEO},
+    uapi::KvmUserspaceMemoryRegion,
+    dma::{direction_perm, tce_direction, DMA_NONE},
+    window::{tce_is_valid, Window, TCE_PERM_MASK},
+};
+use kernel::{
+    mm::Mm,
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{aref::ARef, Arc, Mutex},
+};
+
+/// The guest memory of a context, as KVM keeps it in `struct kvm`: the VMM's address space
+/// (`kvm->mm`) and its memory slots.
+#[pin_data]
+pub(crate) struct GuestMemory {
+    mm: ARef<Mm>,
+    #[pin]
+    slots: Mutex<Memslots>,
+}
+
+impl GuestMemory {
+    /// The guest memory of the calling process, which has no slots yet; EINVAL for a kernel
+    /// thread.
+    pub(crate) fn of_current() -> Result<impl PinInit<Self, Error>> {
+        let mm: ARef<Mm> = ARef::from(&**kernel::current!().mm().ok_or(EINVAL)?);
+        Ok(try_pin_init!(Self {
+            mm,
+            slots <- new_mutex!(Memslots::default()),
+        }? Error))
+    }
+
+    /// `KVM_SET_USER_MEMORY_REGION`.
+    pub(crate) fn set_region(&self, r: &KvmUserspaceMemoryRegion) -> Result {
+        self.slots
+            .lock()
+            .set(r, PAGE_SIZE as u64)
+            .map_err(|e| match e {
+                SlotError::Invalid => EINVAL,
+                SlotError::Overlap => EEXIST,
+            })
+    }
+
+    /// The user address of `len` bytes of guest memory at `gpa`; EFAULT if no slot holds them.
+    fn to_ua(&self, gpa: u64, len: u64) -> Result<u64> {
+        self.slots.lock().to_ua(gpa, len).ok_or(EFAULT)
+    }
+}
+
+/// One hardware table of a VFIO group, as attached to a TCE table of a context.
+#[pin_data]
+pub(crate) struct SpaprGroup {
+    tbl: IommuTable,
+    geo: HwGeometry,
+    ctx: Arc<Context>,
+    #[pin]
+    binding: Binding,
+}
+
+impl SpaprGroup {
+    /// The table of the VFIO group behind `fd` that can hold `window` (see
+    /// [`IommuTable::of_vfio_group`]).
+    pub(crate) fn of_vfio_group(ctx: Arc<Context>, fd: i32, window: &Window) -> Result<Arc<Self>> {
+        let tbl = IommuTable::of_vfio_group(fd, |geo| geo.compatible(window))?;
+        let geo = tbl.geometry();
+        Arc::pin_init(
+            pin_init!(Self {
+                tbl,
+                geo,
+                ctx,
+                binding <- Binding::new(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn guest(&self) -> &GuestMemory {
+        self.ctx.guest()
+    }
+
+    /// Releases the mapping reference of the user address recorded for `entry`.
+    fn release_ua(&self, entry: u64) -> Result {
+        match self.tbl.user_entry(entry, false) {
+            Some(user) if user.get() != 0 => {
+                mapped_dec(&self.guest().mm, user.get(), self.geo.it_page_shift)?;
+                user.set(0);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Maps hardware entry `entry` (absolute) to guest address `gpa` with the permissions of
+    /// `value` (`kvmppc_tce_iommu_do_map`); returns the old address and direction.
+    fn map(&self, entry: u64, value: u64) -> Result<(u64, u32)> {
+        let guest = self.guest();
+        let shift = self.geo.it_page_shift;
+        let ua = guest.to_ua(value & !TCE_PERM_MASK, 1 << shift)?;
+        // The view may be allocated late, as KVM says (H_TOO_HARD there).
+        let user = self.tbl.user_entry(entry, true).ok_or(EAGAIN)?;
+        let hpa = mapped_inc(&guest.mm, ua, shift)?;
+        let old = match self.tbl.xchg(&guest.mm, entry, hpa, tce_direction(value)) {
+            Ok(old) => old,
+            Err(e) => {
+                mapped_dec(&guest.mm, ua, shift)?;
+                return Err(e);
+            }
+        };
+        if old.1 != DMA_NONE {
+            self.release_ua(entry)?;
+        }
+        user.set(ua);
+        Ok(old)
+    }
+
+    /// Clears hardware entry `entry` (absolute; `kvmppc_tce_iommu_do_unmap`); returns the old
+    /// address and direction.
+    fn unmap(&self, entry: u64) -> Result<(u64, u32)> {
+        let old = self.tbl.xchg(&self.guest().mm, entry, 0, DMA_NONE)?;
+        if old.1 != DMA_NONE {
+            self.release_ua(entry)?;
+        }
+        Ok(old)
+    }
+}
+
+impl IommuBackend for SpaprGroup {
+    fn geometry(&self) -> HwGeometry {
+        self.geo
+    }
+
+    fn id(&self) -> usize {
+        self.tbl.id()
+    }
+
+    fn xchg(&self, index: u64, value: u64) -> Result<u64> {
+        if index >= self.geo.it_size {
+            return Err(EINVAL);
+        }
+        let entry = self.geo.it_offset + index;
+        let (hpa, dir) = if tce_is_valid(value) {
+            self.map(entry, value)?
+        } else {
+            self.unmap(entry)?
+        };
+        Ok(hpa | direction_perm(dir))
+    }
+
+    fn kill(&self, first: u64, count: u64) {
+        self.tbl.kill(self.geo.it_offset + first, count);
+    }
+
+    /// Clears every hardware entry under an allocated page of `table`: pages are never freed,
+    /// so they cover whatever the table wrote into the group while attached.
+    fn clear(&self, table: &Table) {
+        let w = table.window();
+        let pages = table.page_count();
+        let (mut from, mut failed) = (0, 0u64);
+        while let Some((index, _)) = table.next_page(from, pages - 1) {
+            let first = GEO.first_entry(index);
+            let end = w.size().min(first + GEO.entries_per_page());
+            failed += (first..end)
+                .filter(|&entry| map_entry(self, w, entry, 0).is_err())
+                .count() as u64;
+            shim::cond_resched();
+            if index + 1 >= pages {
+                break;
+            }
+            from = index + 1;
+        }
+        if failed != 0 {
+            pr_warn!("detach: {failed} window entries could not be cleared in the hardware table\n");
+        }
+    }
+
+    fn binding(&self) -> &Binding {
+        &self.binding
+    }
+}
