@@ -168,7 +168,11 @@ impl Context {
         fd: i32,
         table: &Table,
     ) -> Result<Option<Arc<dyn IommuBackend>>> {
-        Ok(Some(SpaprGroup::of_vfio_group(this.into(), fd, table.window())?))
+        Ok(Some(SpaprGroup::of_vfio_group(
+            this.into(),
+            fd,
+            table.window(),
+        )?))
     }
 
     /// Without the real backend, an open fd that is no mock group is no group.

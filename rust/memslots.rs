@@ -74,9 +74,10 @@ impl Memslots {
             size: r.memory_size,
             ua: r.userspace_addr,
         };
-        let overlaps = self.slots.iter().enumerate().any(|(i, s)| {
-            s.is_some_and(|s| i != index && s.gpa < new.end() && new.gpa < s.end())
-        });
+        let overlaps =
+            self.slots.iter().enumerate().any(|(i, s)| {
+                s.is_some_and(|s| i != index && s.gpa < new.end() && new.gpa < s.end())
+            });
         if overlaps {
             return Err(SlotError::Overlap);
         }
@@ -117,7 +118,8 @@ mod tests {
     fn translates_inside_one_slot_only() {
         let mut m = Memslots::default();
         m.set(&region(0, 0, 1 << 20, 0x7f00_0000_0000), PS).unwrap();
-        m.set(&region(1, 1 << 20, 1 << 20, 0x1000_0000), PS).unwrap();
+        m.set(&region(1, 1 << 20, 1 << 20, 0x1000_0000), PS)
+            .unwrap();
         assert_eq!(m.to_ua(0x1234, 8), Some(0x7f00_0000_1234));
         assert_eq!(m.to_ua((1 << 20) + 0x10000, 0x10000), Some(0x1001_0000));
         // A page that straddles two slots is in neither.

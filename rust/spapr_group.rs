@@ -7,6 +7,7 @@
 
 use crate::{
     device::Context,
+    dma::{direction_perm, tce_direction, DMA_NONE},
     hwmap::HwGeometry,
     iommu::{map_entry, Binding, IommuBackend},
     memslots::{Memslots, SlotError},
@@ -16,7 +17,6 @@ use crate::{
     },
     table::{Table, GEO},
     uapi::KvmUserspaceMemoryRegion,
-    dma::{direction_perm, tce_direction, DMA_NONE},
     window::{tce_is_valid, Window, TCE_PERM_MASK},
 };
 use kernel::{
@@ -186,7 +186,9 @@ impl IommuBackend for SpaprGroup {
             from = index + 1;
         }
         if failed != 0 {
-            pr_warn!("detach: {failed} window entries could not be cleared in the hardware table\n");
+            pr_warn!(
+                "detach: {failed} window entries could not be cleared in the hardware table\n"
+            );
         }
     }
 

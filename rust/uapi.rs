@@ -288,8 +288,7 @@ pub(crate) const KVM_ENABLE_CAP: u32 = iow::<KvmEnableCap>(KVMIO, 0xa3);
 /// `KVM_CREATE_SPAPR_TCE_64` (device fd): returns a table fd.
 pub(crate) const KVM_CREATE_SPAPR_TCE_64: u32 = iow::<KvmCreateSpaprTce64>(KVMIO, 0xa8);
 /// `KVM_SET_USER_MEMORY_REGION` (device fd; with the real IOMMU backend only).
-pub(crate) const KVM_SET_USER_MEMORY_REGION: u32 =
-    iow::<KvmUserspaceMemoryRegion>(KVMIO, 0x46);
+pub(crate) const KVM_SET_USER_MEMORY_REGION: u32 = iow::<KvmUserspaceMemoryRegion>(KVMIO, 0x46);
 
 /// Device fd: creates a mock IOMMU group, returns its fd.
 pub(crate) const KTR_CREATE_MOCK_GROUP: u32 = iow::<KtrMockGroup>(KTR_IO, 0x01);

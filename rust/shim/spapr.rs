@@ -180,7 +180,12 @@ unsafe fn geometry(tbl: *mut bindings::iommu_table) -> HwGeometry {
     };
     // SAFETY: by the function's precondition; these fields are fixed at the table's creation.
     unsafe {
-        ktr_iommu_table_geometry(tbl, &mut geo.it_page_shift, &mut geo.it_offset, &mut geo.it_size)
+        ktr_iommu_table_geometry(
+            tbl,
+            &mut geo.it_page_shift,
+            &mut geo.it_offset,
+            &mut geo.it_size,
+        )
     };
     geo
 }
