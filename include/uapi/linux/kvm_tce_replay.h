@@ -2,9 +2,10 @@
 /*
  * kvm-tce-replay: sPAPR TCE tables whose IOMMU group attach replays the valid TCEs.
  *
- * /dev/kvm-tce-replay answers KVM's KVM_CHECK_EXTENSION, KVM_ENABLE_CAP and
- * KVM_CREATE_SPAPR_TCE_64 (same numbers and structs as <linux/kvm.h>); what KVM lacks uses
- * the ioctl type KTR_IO. Documentation/api.rst describes every ioctl and its errors.
+ * /dev/kvm-tce-replay answers KVM's KVM_CHECK_EXTENSION, KVM_ENABLE_CAP,
+ * KVM_CREATE_SPAPR_TCE_64 and (real backend) KVM_SET_USER_MEMORY_REGION (same numbers and
+ * structs as <linux/kvm.h>); what KVM lacks uses the ioctl type KTR_IO.
+ * Documentation/api.rst describes every ioctl and its errors.
  */
 #ifndef _UAPI_LINUX_KVM_TCE_REPLAY_H
 #define _UAPI_LINUX_KVM_TCE_REPLAY_H
