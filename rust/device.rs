@@ -50,7 +50,7 @@ pub(crate) struct LiobnClaim {
 
 impl LiobnClaim {
     /// Takes `liobn` in `ctx`: EBUSY if a live table of the context has it already.
-    fn new(ctx: Arc<Context>, liobn: u64) -> Result<Self> {
+    pub(crate) fn new(ctx: Arc<Context>, liobn: u64) -> Result<Self> {
         {
             let mut liobns = ctx.liobns.lock();
             if liobns.contains(&liobn) {
@@ -80,6 +80,21 @@ impl Drop for LiobnClaim {
 }
 
 impl Context {
+    /// A new context of the calling process, replay not enabled.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+        let guest = GuestMemory::of_current()?;
+        Arc::pin_init(
+            try_pin_init!(Self {
+                replay: AtomicBool::new(false),
+                liobns <- new_mutex!(KVec::new()),
+                #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+                guest <- guest,
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
     /// Whether attaches replay.
     pub(crate) fn replay_enabled(&self) -> bool {
         self.replay.load(Ordering::Acquire)
@@ -228,17 +243,7 @@ impl MiscDevice for Context {
     type Ptr = Arc<Self>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
-        #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
-        let guest = GuestMemory::of_current()?;
-        Arc::pin_init(
-            try_pin_init!(Self {
-                replay: AtomicBool::new(false),
-                liobns <- new_mutex!(KVec::new()),
-                #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
-                guest <- guest,
-            }? Error),
-            GFP_KERNEL,
-        )
+        Self::new()
     }
 
     fn ioctl(me: ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

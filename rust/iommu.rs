@@ -4,6 +4,7 @@
 //! table's geometry and an exchange of one entry), and the attachment bookkeeping they share.
 
 use crate::{hwmap::HwGeometry, table::Table, window::Window};
+use core::ops::Range;
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
 /// A hardware TCE table behind an IOMMU group: the mock one (tests) or a real `iommu_table`.
@@ -17,6 +18,15 @@ pub(crate) trait IommuBackend: Send + Sync {
     /// Exchanges hardware entry `index` (0 is the entry at `it_offset`) for `value` and returns
     /// the old one, like `iommu_tce_xchg_no_kill`. Clearing an entry never allocates.
     fn xchg(&self, index: u64, value: u64) -> Result<u64>;
+
+    /// Writes `values` into the consecutive hardware entries from `first` on, dropping the old
+    /// values: a replay's run of exchanges. Stops at the first error.
+    fn write_run(&self, first: u64, values: &[u64]) -> Result {
+        for (index, &value) in (first..).zip(values) {
+            self.xchg(index, value)?;
+        }
+        Ok(())
+    }
 
     /// Invalidates the IOMMU's caches of `count` entries from `first` on after exchanges, like
     /// `iommu_tce_kill`.
@@ -83,5 +93,68 @@ pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
     if state.as_ref().is_some_and(|a| a.table == table.id()) {
         *state = None;
         group.clear(table);
+    }
+}
+
+/// Hardware entries of a replay, gathered into runs of consecutive indices so that a backend
+/// writes each run at once ([`IommuBackend::write_run`]) and invalidates it once.
+///
+/// # Invariants
+///
+/// `buf` holds the values of the entries `first..first + buf.len()`, at most [`Runs::MAX`].
+pub(crate) struct Runs<'a> {
+    group: &'a dyn IommuBackend,
+    first: u64,
+    buf: KVec<u64>,
+}
+
+impl<'a> Runs<'a> {
+    /// Longest run: one page of hardware entries.
+    const MAX: usize = 512;
+
+    /// An empty run buffer for `group`.
+    pub(crate) fn new(group: &'a dyn IommuBackend) -> Result<Self> {
+        Ok(Self {
+            group,
+            first: 0,
+            buf: KVec::with_capacity(Self::MAX, GFP_KERNEL)?,
+        })
+    }
+
+    /// Adds window entry `entry` holding the valid `tce` of window `w`, split into hardware
+    /// subpages; returns the number of hardware entries.
+    pub(crate) fn push_entry(&mut self, w: &Window, entry: u64, tce: u64) -> Result<u64> {
+        let mut n = 0;
+        for (index, value) in self.group.geometry().split(w, entry, tce) {
+            self.push(index, value)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn push(&mut self, index: u64, value: u64) -> Result {
+        let next = self.first + self.buf.len() as u64;
+        if !self.buf.is_empty() && (index != next || self.buf.len() == Self::MAX) {
+            self.flush()?;
+        }
+        if self.buf.is_empty() {
+            self.first = index;
+        }
+        // INVARIANT: `index` follows the run, which has room (flushed above otherwise).
+        self.buf.push(value, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Writes the pending run into the group; the caller holds the table lock, so the run
+    /// lands before any later update of the same entries.
+    pub(crate) fn flush(&mut self) -> Result {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let run: Range<u64> = self.first..self.first + self.buf.len() as u64;
+        let result = self.group.write_run(run.start, &self.buf);
+        self.group.kill(run.start, run.end - run.start);
+        self.buf.clear();
+        result
     }
 }

@@ -82,33 +82,70 @@ struct HwTable {
     counters: Counters,
 }
 
-fn xchg_at(
-    slot: &mut Option<KBox<Node>>,
+/// The leaf (page of hardware entries) holding `index` under `slot` at `level`; allocates the
+/// missing levels with `alloc`, otherwise `None` when one is missing.
+fn leaf<'a>(
+    slot: &'a mut Option<KBox<Node>>,
     c: &mut Counters,
     levels: &Levels,
     level: u32,
     index: u64,
-    value: u64,
-) -> Result<u64> {
+    alloc: bool,
+) -> Result<Option<&'a mut KVec<u64>>> {
     if slot.is_none() {
-        if value == 0 {
-            // Clearing never allocates.
-            return Ok(0);
+        if !alloc {
+            return Ok(None);
         }
         *slot = Some(c.alloc(levels, level + 1 == levels.levels())?);
     }
-    let i = levels.slot(index, level);
     match slot.as_deref_mut() {
         Some(Node::Dir { children, .. }) => {
-            let child = children.get_mut(i).ok_or(EINVAL)?;
-            xchg_at(child, c, levels, level + 1, index, value)
+            let child = children
+                .get_mut(levels.slot(index, level))
+                .ok_or(EINVAL)?;
+            leaf(child, c, levels, level + 1, index, alloc)
         }
-        Some(Node::Leaf { entries, .. }) => {
-            let old = core::mem::replace(entries.get_mut(i).ok_or(EINVAL)?, value);
-            c.valid = c.valid + u64::from(value != 0) - u64::from(old != 0);
-            Ok(old)
-        }
+        Some(Node::Leaf { entries, .. }) => Ok(Some(entries)),
         None => Err(EINVAL),
+    }
+}
+
+impl HwTable {
+    /// Writes `values` into the entries from `first` on, a leaf at a time, and calls `old` with
+    /// each entry's old value. Clearing never allocates.
+    fn write(
+        &mut self,
+        levels: &Levels,
+        first: u64,
+        values: &[u64],
+        mut old: impl FnMut(u64),
+    ) -> Result {
+        let last = levels.levels() - 1;
+        let (mut index, mut rest) = (first, values);
+        while !rest.is_empty() {
+            let start = levels.slot(index, last);
+            let (now, later) = rest.split_at(rest.len().min(levels.slots() - start));
+            let alloc = now.iter().any(|&v| v != 0);
+            let Self { root, counters } = self;
+            if let Some(entries) = leaf(root, counters, levels, 0, index, alloc)? {
+                let dst = entries.get_mut(start..start + now.len()).ok_or(EINVAL)?;
+                let (mut set, mut unset) = (0, 0);
+                for (d, &v) in dst.iter_mut().zip(now) {
+                    let was = core::mem::replace(d, v);
+                    set += u64::from(v != 0 && was == 0);
+                    unset += u64::from(v == 0 && was != 0);
+                    old(was);
+                }
+                counters.valid = counters.valid + set - unset;
+            } else {
+                now.iter().for_each(|_| old(0));
+            }
+            counters.exchanges += now.len() as u64;
+            counters.written += now.iter().filter(|&&v| v != 0).count() as u64;
+            index += now.len() as u64;
+            rest = later;
+        }
+        Ok(())
     }
 }
 
@@ -195,7 +232,8 @@ impl MockGroup {
         Ok(0)
     }
 
-    fn stats(&self) -> KtrMockStats {
+    /// The counters, as `KTR_MOCK_STATS` reports them.
+    pub(crate) fn stats(&self) -> KtrMockStats {
         // The attach lock comes before the hardware table's: take them one after the other.
         let attached = u64::from(self.binding.state.lock().is_some());
         let hw = self.hw.lock();
@@ -219,14 +257,20 @@ impl IommuBackend for MockGroup {
         if index >= self.geo.it_size {
             return Err(EINVAL);
         }
-        let mut hw = self.hw.lock();
-        let HwTable { root, counters } = &mut *hw;
-        let old = xchg_at(root, counters, &self.levels, 0, index, value)?;
-        counters.exchanges += 1;
-        if value != 0 {
-            counters.written += 1;
-        }
+        let mut old = 0;
+        self.hw
+            .lock()
+            .write(&self.levels, index, &[value], |was| old = was)?;
         Ok(old)
+    }
+
+    /// The whole run under one hold of the lock, a leaf at a time.
+    fn write_run(&self, first: u64, values: &[u64]) -> Result {
+        let end = first.checked_add(values.len() as u64).ok_or(EINVAL)?;
+        if end > self.geo.it_size {
+            return Err(EINVAL);
+        }
+        self.hw.lock().write(&self.levels, first, values, |_| {})
     }
 
     fn id(&self) -> usize {

@@ -7,7 +7,7 @@
 //! (what QEMU's own replay costs) or every TCE-page slot (what a KVM-style pages[] array costs).
 
 use crate::{
-    iommu::{map_entry, IommuBackend},
+    iommu::{IommuBackend, Runs},
     shim,
     stats::ReplayStats,
     table::{Table, TcePage, GEO},
@@ -45,10 +45,10 @@ impl Walk {
     }
 }
 
-/// Replays into `group` under construction: counts and writes one entry.
+/// Replays into a group under construction: counts entries and gathers their hardware writes.
 struct Replayer<'a> {
     table: &'a Table,
-    group: &'a dyn IommuBackend,
+    runs: Runs<'a>,
     stats: ReplayStats,
 }
 
@@ -58,7 +58,7 @@ impl Replayer<'_> {
         // through mmap.
         if tce_is_valid(tce) && entry < self.table.window().size() {
             self.stats.tces += 1;
-            self.stats.hw_entries += map_entry(self.group, self.table.window(), entry, tce)?;
+            self.stats.hw_entries += self.runs.push_entry(self.table.window(), entry, tce)?;
         }
         Ok(())
     }
@@ -90,6 +90,8 @@ impl Replayer<'_> {
                 pos = next;
                 budget = budget.saturating_sub(cost.max(1));
             }
+            // The chunk's writes land before the lock lets updates of its entries in.
+            self.runs.flush()?;
             drop(guard);
             shim::cond_resched();
         }
@@ -102,7 +104,7 @@ pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Res
     let start = Instant::<Monotonic>::now();
     let mut r = Replayer {
         table,
-        group,
+        runs: Runs::new(group)?,
         stats: ReplayStats::default(),
     };
     let pages = table.page_count();
@@ -132,4 +134,117 @@ pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Res
     }
     r.stats.ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(0);
     Ok(r.stats)
+}
+
+#[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
+#[kernel::macros::kunit_tests(kvm_tce_replay)]
+mod tests {
+    use super::*;
+    use crate::{
+        device::{Context, LiobnClaim},
+        hwmap::HwGeometry,
+        mock_group::MockGroup,
+        uapi::KtrMockGroup,
+        window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
+    };
+    use kernel::sync::Arc;
+
+    /// Window entries given a TCE: the first, two in one page, far ones and the last.
+    const ENTRIES: [u64; 6] = [0, 5, 6, 100_000, 3_000_000, (1 << 24) - 1];
+
+    /// A 2^24-entry window of 64 KiB pages with a TCE at each of [`ENTRIES`].
+    fn table() -> Result<Arc<Table>> {
+        let claim = LiobnClaim::new(Context::new()?, 1)?;
+        let table = Table::new(claim, Window::new(16, 0, 1 << 24)?)?;
+        for (i, &entry) in ENTRIES.iter().enumerate() {
+            table.put(entry, ((i as u64 + 1) << 16) | TCE_PCI_READ)?;
+        }
+        // Clearing an entry of a page never written allocates nothing.
+        table.put(1 << 20, 0)?;
+        Ok(table)
+    }
+
+    /// The TCE pages holding [`ENTRIES`], in order.
+    fn pages_of_entries() -> Result<KVec<u64>> {
+        let mut pages = KVec::new();
+        for &entry in ENTRIES.iter() {
+            let page = GEO.page_of(entry);
+            if pages.last() != Some(&page) {
+                pages.push(page, GFP_KERNEL)?;
+            }
+        }
+        Ok(pages)
+    }
+
+    /// A mock group of 4 KiB pages covering the table's window.
+    fn group(table: &Table) -> Result<Arc<MockGroup>> {
+        MockGroup::create(&KtrMockGroup {
+            it_page_shift: 12,
+            levels: 3,
+            it_offset: 0,
+            it_size: table.window().size() << 4,
+            flags: 0,
+        })
+    }
+
+    #[test]
+    fn next_page_visits_exactly_the_allocated_pages() -> Result {
+        let table = table()?;
+        let mut pages = KVec::new();
+        let (mut from, last) = (0, table.page_count() - 1);
+        while let Some((index, _)) = table.next_page(from, last) {
+            pages.push(index, GFP_KERNEL)?;
+            if index == last {
+                break;
+            }
+            from = index + 1;
+        }
+        assert_eq!(&pages[..], &pages_of_entries()?[..]);
+        assert!(table.page(GEO.page_of(1 << 20)).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn every_walk_writes_exactly_the_valid_tces() -> Result {
+        let table = table()?;
+        let pages_with_tces = pages_of_entries()?.len() as u64;
+        for (walk, walked) in [
+            (Walk::Populated, pages_with_tces),
+            (Walk::Slots, table.page_count()),
+            (Walk::Entries, table.window().size()),
+        ] {
+            let group = group(&table)?;
+            let stats = replay(&table, &*group, walk)?;
+            assert_eq!(stats.tces, ENTRIES.len() as u64);
+            assert_eq!(stats.hw_entries, 16 * ENTRIES.len() as u64);
+            assert_eq!(stats.walked, walked);
+            assert_eq!(group.stats().entries_valid, 16 * ENTRIES.len() as u64);
+            // Each TCE became 16 subpages of consecutive addresses with its permissions:
+            // exchanging one for itself gives it back.
+            let geo = group.geometry();
+            for (i, &entry) in ENTRIES.iter().enumerate() {
+                let tce = ((i as u64 + 1) << 16) | TCE_PCI_READ;
+                for (index, value) in geo.split(table.window(), entry, tce) {
+                    assert_eq!(group.xchg(index, value)?, value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn updates_after_publish_reach_the_group() -> Result {
+        let table = table()?;
+        let group = group(&table)?;
+        table.publish(group.clone())?;
+        table.put(7, (9 << 16) | TCE_PCI_WRITE)?;
+        table.put(0, 0)?;
+        let geo: HwGeometry = group.geometry();
+        assert_eq!(group.stats().entries_valid, 16);
+        for (index, value) in geo.split(table.window(), 7, (9 << 16) | TCE_PCI_WRITE) {
+            assert_eq!(group.xchg(index, value)?, value);
+        }
+        table.unpublish(&*group);
+        Ok(())
+    }
 }

@@ -225,11 +225,15 @@ impl Table {
         Ok(())
     }
 
+    /// `H_PUT_TCE` of window entry `entry` (inside the window): checks `tce` and stores it.
+    pub(crate) fn put(&self, entry: u64, tce: u64) -> Result {
+        self.window.check_tce(tce)?;
+        self.set(&mut self.lock(), entry, tce)
+    }
+
     fn put_tce(&self, arg: usize) -> Result<isize> {
         let req: KtrPutTce = user::read(arg)?;
-        let entry = self.window.entry(req.ioba, 1)?;
-        self.window.check_tce(req.tce)?;
-        self.set(&mut self.lock(), entry, req.tce)?;
+        self.put(self.window.entry(req.ioba, 1)?, req.tce)?;
         Ok(0)
     }
 

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Builds the test kernel for ARCH (x86_64 or ppc64le), cached by source version and config fragments.
+# Builds the test kernel for ARCH (x86_64, ppc64le or um), cached by source version and config
+# fragments. For um (UML, where kernel code runs natively) the module is built in, in tree, through
+# the project's Kconfig: the source is a hard-linked copy of the kernel's with drivers/kvm_tce_replay
+# pointing at this repository, and the build is brought up to date with the module on every call.
 # Runs inside the toolchain root (tools/run-in-root); prints the kernel build directory on stdout.
 . "$(dirname "$0")/../lib.sh"
 
 arch=${1:-x86_64}
+base=tinyconfig
+frags="$TOP/tools/kernel/common.config $TOP/tools/kernel/$arch.config"
 case $arch in
 x86_64) karch=x86_64; image=arch/x86/boot/bzImage; targets="bzImage modules" ;;
 ppc64le) karch=powerpc; image=vmlinux; targets="vmlinux modules" ;;
-*) die "unknown ARCH $arch (x86_64 or ppc64le)" ;;
+um) karch=um; image=linux; targets="linux"; base=defconfig; frags="$TOP/tools/kernel/um.config" ;;
+*) die "unknown ARCH $arch (x86_64, ppc64le or um)" ;;
 esac
-frags="$TOP/tools/kernel/common.config $TOP/tools/kernel/$arch.config"
 
 srcdir=$(ls -d "$CACHE"/src-* 2>/dev/null | head -1 || true)
 if [ -z "$srcdir" ] || [ ! -e "$srcdir/.complete" ]; then
@@ -28,6 +33,21 @@ if [ -z "$srcdir" ] || [ ! -e "$srcdir/.complete" ]; then
 fi
 ver=${srcdir##*/src-}
 key=$(cat $frags | sha256sum | cut -c1-12)
+if [ "$arch" = um ]; then
+	# The kernel's source with the module in tree; the link follows this checkout.
+	tree="$CACHE/src-um-$ver"
+	if [ ! -e "$tree/.complete" ]; then
+		log "kernel: making the in-tree source for um (hard links)"
+		rm -rf "$tree"
+		cp -al "$srcdir" "$tree"
+		# sed -i writes new files, so the shared source keeps its own.
+		sed -i 's|^endmenu$|source "drivers/kvm_tce_replay/Kconfig"\n\nendmenu|' "$tree/drivers/Kconfig"
+		echo 'obj-$(CONFIG_KVM_TCE_REPLAY) += kvm_tce_replay/rust/' >>"$tree/drivers/Makefile"
+		touch "$tree/.complete"
+	fi
+	ln -sfn "$TOP" "$tree/drivers/kvm_tce_replay"
+	srcdir=$tree
+fi
 out="$CACHE/kernel-$arch-$ver-$key"
 exec 9>"$out.lock"
 flock 9 # one build of a given kernel at a time
@@ -36,7 +56,7 @@ if [ ! -e "$out/.complete" ]; then
 	log "kernel: building $arch ($ver, fragment $key) in $out; ~8 min on 2 cores"
 	rm -rf "$out"; mkdir -p "$out"
 	mk() { make -C "$srcdir" O="$out" ARCH=$karch LLVM=-19 "$@"; }
-	mk tinyconfig >/dev/null
+	mk $base >/dev/null
 	(cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config $frags >/dev/null)
 	mk olddefconfig >/dev/null
 	# Every line of the fragments must have survived olddefconfig.
@@ -50,5 +70,9 @@ if [ ! -e "$out/.complete" ]; then
 	ln -sf "$image" "$out/image"
 	touch "$out/.complete"
 	log "kernel: built $arch in $(( $(date +%s) - start )) s"
+elif [ "$arch" = um ]; then
+	# The module is part of this kernel: rebuild what changed.
+	make -s -C "$srcdir" O="$out" ARCH=$karch LLVM=-19 -j"$(nproc)" $targets >&2 ||
+		die "um kernel rebuild failed"
 fi
 echo "$out"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Boots the test kernel of ARCH under QEMU with an initramfs of our /init, the harness and the
-# module, runs the harness in MODE (test, demo, ...), keeps the console log and checks it.
+# Boots the test kernel of ARCH under QEMU (x86_64, ppc64le) or as a UML process (um, the module
+# built in) with an initramfs of our /init, the harness and the module, runs the harness in MODE
+# (test, demo, bench), keeps the console log and checks it.
 # Usage: run.sh ARCH MODE [HARNESS ARGS...]. KVM=1 uses KVM instead of TCG; TIMEOUT in seconds.
 . "$(dirname "$0")/../lib.sh"
 
@@ -10,8 +11,10 @@ mode=${2:-test}
 shift 2 || true
 harness_args=$(IFS=,; echo "$*")
 kdir=$("$TOP/tools/kernel/build.sh" "$arch")
-ko=$("$TOP/tools/module.sh" "$arch")
-bin=$("$TOP/tools/userspace.sh" "$arch")
+ko=""
+[ "$arch" = um ] || ko=$("$TOP/tools/module.sh" "$arch")
+# UML runs x86_64 userspace natively.
+bin=$("$TOP/tools/userspace.sh" "${arch/um/x86_64}")
 
 logs="$CACHE/logs"
 mkdir -p "$logs"
@@ -20,7 +23,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp}
 cp "$bin/init" "$stage/init"
 cp "$bin/kvm_tce_replay_test" "$stage/bin/"
-cp "$ko" "$stage/"
+[ -z "$ko" ] || cp "$ko" "$stage/"
 mknod -m 600 "$stage/dev/console" c 5 1
 initrd="$stage.cpio"
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd"
@@ -38,13 +41,23 @@ ppc64le)
 	qemu=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image")
 	append="console=hvc0 $append"
 	;;
+um)
+	# The UML kernel is a program of the toolchain root: its console is our stdout.
+	qemu=("$kdir/image" mem=2048M con=null con0=fd:0,fd:1 initrd="$initrd" kvm_tce_replay.mock=1)
+	;;
 esac
-log "vm: booting $arch (mode $mode) under QEMU; console log: $log"
+if [ "$arch" = um ]; then
+	log "vm: booting $arch (mode $mode) as a UML process; console log: $log"
+	run=("${qemu[@]}" $append)
+else
+	log "vm: booting $arch (mode $mode) under QEMU; console log: $log"
+	run=("${qemu[@]}" -nographic -no-reboot -initrd "$initrd" -append "$append")
+fi
 start=$(date +%s)
 set +e +o pipefail
-timeout "${TIMEOUT:-900}" "${qemu[@]}" -nographic -no-reboot -initrd "$initrd" -append "$append" \
+timeout "${TIMEOUT:-900}" "${run[@]}" \
 	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
-	grep --line-buffered -E '^(ok|not ok|# |KTR:|demo:|bench:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic'
+	grep --line-buffered -E '^(ok|not ok|# |KTR:|demo:|bench:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic|kvm_tce_replay'
 status=${PIPESTATUS[0]}
 set -e -o pipefail
 log "vm: $arch run finished in $(( $(date +%s) - start )) s"

@@ -5,8 +5,30 @@
 
 pub mod bench;
 
-/// Taint bits a passing run may show: TAINT_OOT_MODULE ('O'), from loading our own module.
-pub const ALLOWED_TAINT: u64 = 1 << 12;
+/// Taint bits a passing run may show: TAINT_OOT_MODULE ('O'), from loading our own module, and
+/// TAINT_TEST ('N'), from the KUnit tests of a kernel with the module built in.
+pub const ALLOWED_TAINT: u64 = 1 << 12 | 1 << 18;
+
+/// The KUnit suite of the module's internals (in kernels that have the module built in).
+const KUNIT_SUITE: &str = "kvm_tce_replay";
+
+/// A console line without its printk timestamp (`[    1.234567] `) and KTAP indentation.
+fn untimed(line: &str) -> &str {
+    let line = line.trim_start();
+    let line = match line.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((_, rest)) => rest,
+        None => line,
+    };
+    line.trim_start()
+}
+
+/// Whether `line` is KUnit's passing result line of the module's suite.
+fn kunit_suite_passed(line: &str) -> bool {
+    let line = untimed(line);
+    line.strip_prefix("ok ")
+        .and_then(|r| r.split_once(' '))
+        .is_some_and(|(n, name)| n.parse::<u32>().is_ok() && name.trim_end() == KUNIT_SUITE)
+}
 
 /// Kernel messages that fail a run wherever they appear.
 const KERNEL_FAILURES: &[&str] = &[
@@ -46,10 +68,11 @@ pub fn check_log(log: &str, need_totals: bool) -> Verdict {
     let mut loaded = false;
     let mut harness_ok = false;
     let mut rmmod_ok = false;
+    let mut built_in = false;
     let mut taint_seen = false;
     for line in log.lines() {
         let line = line.trim_end_matches('\r');
-        if line.starts_with("not ok ") {
+        if untimed(line).starts_with("not ok ") {
             v.failures.push(format!("failed case: {line}"));
         }
         if line.starts_with("# Totals:") {
@@ -61,6 +84,8 @@ pub fn check_log(log: &str, need_totals: bool) -> Verdict {
         if let Some(rest) = line.strip_prefix("KTR: ") {
             if rest.starts_with("module loaded") {
                 loaded = true;
+            } else if rest.starts_with("module built in") {
+                (loaded, built_in) = (true, true);
             } else if let Some(code) = rest.strip_prefix("harness exit ") {
                 harness_ok = code.trim() == "0";
                 if !harness_ok {
@@ -93,7 +118,13 @@ pub fn check_log(log: &str, need_totals: bool) -> Verdict {
     if !taint_seen {
         v.failures.push("no taint report".into());
     }
-    if !rmmod_ok {
+    // A built-in module (UML) cannot be unloaded; its KUnit suite must have passed instead.
+    if built_in {
+        if !log.lines().any(kunit_suite_passed) {
+            v.failures
+                .push("the module's KUnit suite did not pass".into());
+        }
+    } else if !rmmod_ok {
         v.failures.push("the module was not unloaded".into());
     }
     v
@@ -133,6 +164,28 @@ mod tests {
             format!("{GOOD}[ 30.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s!\n"),
             format!("{GOOD}[ 30.0] rcu: INFO: rcu_sched self-detected stall on CPU\n"),
             format!("{GOOD}[ 3.0] Oops: general protection fault\n"),
+        ];
+        for log in &bad {
+            assert!(!check_log(log, true).passed(), "passed: {log}");
+        }
+    }
+
+    /// A UML run: the module is built in and its KUnit suite ran at boot.
+    const BUILT_IN: &str = "[    0.1] Linux version 7.3\n[    0.2]     KTAP version 1\n\
+        [    0.2]     # Subtest: kvm_tce_replay\n[    0.2]     ok 1 sparse_map\n\
+        [    0.3] ok 1 kvm_tce_replay\nKTR: module built in\nTAP version 13\n1..1\nok 1 a\n\
+        # Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\nKTR: harness exit 0\n\
+        KTR: tainted 266240\n";
+
+    #[test]
+    fn a_built_in_module_needs_its_kunit_suite_not_rmmod() {
+        assert_eq!(check_log(BUILT_IN, true).failures, Vec::<String>::new());
+        let bad = [
+            BUILT_IN.replace("[    0.3] ok 1 kvm_tce_replay\n", ""),
+            BUILT_IN.replace("ok 1 kvm_tce_replay", "not ok 1 kvm_tce_replay"),
+            BUILT_IN.replace("    ok 1 sparse_map", "    not ok 1 sparse_map"),
+            BUILT_IN.replace("ok 1 kvm_tce_replay", "ok 1 other_suite"),
+            BUILT_IN.replace("tainted 266240", "tainted 266241"),
         ];
         for log in &bad {
             assert!(!check_log(log, true).passed(), "passed: {log}");

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The VM's /init: mounts proc, sys, devtmpfs and debugfs, loads the module with finit_module,
-//! runs the harness in the mode the kernel command line names (`ktr.mode=`), reports the taint,
-//! unloads the module with delete_module and powers off. Prints `KTR:` marker lines.
+//! The VM's /init: mounts proc, sys, devtmpfs and debugfs, loads the module with finit_module
+//! (unless the kernel has it built in, as the UML kernel does), runs the harness in the mode the
+//! kernel command line names (`ktr.mode=`), reports the taint, unloads the module with
+//! delete_module and powers off. Prints `KTR:` marker lines.
 
 use rustix::fs::{open, Mode, OFlags};
 use rustix::mount::{mount, MountFlags};
@@ -12,6 +13,15 @@ use std::process::Command;
 const MODULE: &str = "/kvm_tce_replay.ko";
 const MODULE_NAME: &std::ffi::CStr = c"kvm_tce_replay";
 const HARNESS: &str = "/bin/kvm_tce_replay_test";
+const DEVICE: &str = "/dev/kvm-tce-replay";
+
+/// How the module came to be there.
+#[derive(PartialEq)]
+enum Loaded {
+    Module,
+    BuiltIn,
+    No,
+}
 
 fn mounts() {
     for (src, target, fstype) in [
@@ -47,22 +57,26 @@ fn command_line() -> (String, Vec<String>) {
     (mode, args)
 }
 
-fn load_module() -> bool {
+fn load_module() -> Loaded {
+    if !std::path::Path::new(MODULE).exists() && std::path::Path::new(DEVICE).exists() {
+        println!("KTR: module built in");
+        return Loaded::BuiltIn;
+    }
     let fd = match open(MODULE, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) => {
             println!("KTR: error: open {MODULE}: {e}");
-            return false;
+            return Loaded::No;
         }
     };
     match finit_module(&fd, c"mock=1", 0) {
         Ok(()) => {
             println!("KTR: module loaded");
-            true
+            Loaded::Module
         }
         Err(e) => {
             println!("KTR: error: finit_module: {e}");
-            false
+            Loaded::No
         }
     }
 }
@@ -75,7 +89,8 @@ fn main() {
         rustix::param::page_size()
     );
     let (mode, args) = command_line();
-    if load_module() {
+    let loaded = load_module();
+    if loaded != Loaded::No {
         let status = Command::new(HARNESS).arg(&mode).args(&args).status();
         match status.map(|s| s.code()) {
             Ok(Some(code)) => println!("KTR: harness exit {code}"),
@@ -84,9 +99,11 @@ fn main() {
         }
         let taint = std::fs::read_to_string("/proc/sys/kernel/tainted").unwrap_or_default();
         println!("KTR: tainted {}", taint.trim());
-        match delete_module(MODULE_NAME, libc_o_nonblock()) {
-            Ok(()) => println!("KTR: rmmod ok"),
-            Err(e) => println!("KTR: rmmod failed: {e}"),
+        if loaded == Loaded::Module {
+            match delete_module(MODULE_NAME, libc_o_nonblock()) {
+                Ok(()) => println!("KTR: rmmod ok"),
+                Err(e) => println!("KTR: rmmod failed: {e}"),
+            }
         }
     }
     rustix::fs::sync();

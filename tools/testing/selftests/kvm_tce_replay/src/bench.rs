@@ -181,7 +181,13 @@ fn run_bench(platform: &str) -> rustix::io::Result<()> {
 
 /// Runs the benchmark; returns the exit code.
 pub fn run() -> i32 {
-    let platform = format!("{}-vm", std::env::consts::ARCH);
+    // UML runs kernel code natively; QEMU (TCG) emulates it.
+    let uml = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains("User Mode Linux"));
+    let platform = if uml {
+        format!("{}-uml", std::env::consts::ARCH)
+    } else {
+        format!("{}-vm", std::env::consts::ARCH)
+    };
     match run_bench(&platform) {
         Ok(()) => {
             println!("bench: done");
