@@ -4,8 +4,10 @@
 #
 #   make run      the main job: build what is missing, boot the VM, run the demo scenario
 #   make check    host tests, rustfmt, clippy, the module with clippy, the VM suite on
-#                 x86_64 and ppc64le (ARCH=x86_64 or ARCH=ppc64le: that one only)
-#   make kernel | module | vm      single steps; ARCH=x86_64 (default) or ppc64le
+#                 x86_64 and ppc64le, and on UML with the module built in and its KUnit
+#                 tests (ARCH=x86_64, ppc64le or um: that one only)
+#   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native)
+#   make kernel | module | vm      single steps; ARCH=x86_64 (default), ppc64le or um
 #
 # Out of tree against your own Rust-enabled kernel: make -C $$KDIR M=$$PWD/rust LLVM=1
 
@@ -17,8 +19,11 @@ RUN := tools/run-in-root
 run:
 	$(RUN) tools/vm/run.sh $(ARCH) demo
 
+# ARCH on the command line selects one architecture.
+ARCHES = $(if $(filter command line,$(origin ARCH)),$(ARCH),$(1))
+
 check:
-	$(RUN) env ARCHES="$(if $(filter command line,$(origin ARCH)),$(ARCH),x86_64 ppc64le)" tools/check.sh
+	$(RUN) env ARCHES="$(call ARCHES,x86_64 ppc64le um)" tools/check.sh
 
 kernel:
 	$(RUN) tools/kernel/build.sh $(ARCH)
@@ -29,9 +34,9 @@ module:
 vm:
 	$(RUN) tools/vm/run.sh $(ARCH) test
 
-# The replay benchmark in the VM: tools/bench/results/$(ARCH)/bench.{md,csv}.
+# The replay benchmark: tools/bench/results/ARCH/bench.{md,csv,png} for each architecture.
 bench:
-	$(RUN) tools/bench.sh $(ARCH)
+	for a in $(call ARCHES,x86_64 um); do $(RUN) tools/bench.sh $$a || exit 1; done
 
 # Formats the module and the userspace crates as `make check` expects.
 fmt:

@@ -104,6 +104,7 @@ pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
 /// `buf` holds the values of the entries `first..first + buf.len()`, at most [`Runs::MAX`].
 pub(crate) struct Runs<'a> {
     group: &'a dyn IommuBackend,
+    geo: HwGeometry,
     first: u64,
     buf: KVec<u64>,
 }
@@ -116,6 +117,7 @@ impl<'a> Runs<'a> {
     pub(crate) fn new(group: &'a dyn IommuBackend) -> Result<Self> {
         Ok(Self {
             group,
+            geo: group.geometry(),
             first: 0,
             buf: KVec::with_capacity(Self::MAX, GFP_KERNEL)?,
         })
@@ -125,7 +127,7 @@ impl<'a> Runs<'a> {
     /// subpages; returns the number of hardware entries.
     pub(crate) fn push_entry(&mut self, w: &Window, entry: u64, tce: u64) -> Result<u64> {
         let mut n = 0;
-        for (index, value) in self.group.geometry().split(w, entry, tce) {
+        for (index, value) in self.geo.split(w, entry, tce) {
             self.push(index, value)?;
             n += 1;
         }

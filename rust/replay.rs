@@ -180,7 +180,8 @@ mod tests {
     fn group(table: &Table) -> Result<Arc<MockGroup>> {
         MockGroup::create(&KtrMockGroup {
             it_page_shift: 12,
-            levels: 3,
+            // 2^28 entries: four levels of 4 KiB pages (three with 64 KiB pages).
+            levels: 4,
             it_offset: 0,
             it_size: table.window().size() << 4,
             flags: 0,

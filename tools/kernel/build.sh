@@ -17,7 +17,7 @@ um) karch=um; image=linux; targets="linux"; base=defconfig; frags="$TOP/tools/ke
 *) die "unknown ARCH $arch (x86_64, ppc64le or um)" ;;
 esac
 
-srcdir=$(ls -d "$CACHE"/src-* 2>/dev/null | head -1 || true)
+srcdir=$(ls -d "$CACHE"/src-[0-9]* 2>/dev/null | head -1 || true)
 if [ -z "$srcdir" ] || [ ! -e "$srcdir/.complete" ]; then
 	log "kernel: fetching Debian's linux-source-7.3"
 	dl=$(mktemp -d "$CACHE/dl.XXXX")
