@@ -40,17 +40,19 @@ if [ "$arch" = um ]; then
 		log "kernel: making the in-tree source for um (hard links)"
 		rm -rf "$tree"
 		cp -al "$srcdir" "$tree"
+		rm "$tree/.complete" # the source's marker, hard-linked
 		# sed -i writes new files, so the shared source keeps its own.
 		sed -i 's|^endmenu$|source "drivers/kvm_tce_replay/Kconfig"\n\nendmenu|' "$tree/drivers/Kconfig"
-		echo 'obj-$(CONFIG_KVM_TCE_REPLAY) += kvm_tce_replay/rust/' >>"$tree/drivers/Makefile"
+		sed -i '$a obj-$(CONFIG_KVM_TCE_REPLAY) += kvm_tce_replay/rust/' "$tree/drivers/Makefile"
 		touch "$tree/.complete"
 	fi
-	ln -sfn "$TOP" "$tree/drivers/kvm_tce_replay"
 	srcdir=$tree
 fi
 out="$CACHE/kernel-$arch-$ver-$key"
 exec 9>"$out.lock"
 flock 9 # one build of a given kernel at a time
+# The um kernel builds the module of this checkout.
+[ "$arch" != um ] || ln -sfn "$TOP" "$srcdir/drivers/kvm_tce_replay"
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
 	log "kernel: building $arch ($ver, fragment $key) in $out; ~8 min on 2 cores"
