@@ -100,9 +100,7 @@ fn leaf<'a>(
     }
     match slot.as_deref_mut() {
         Some(Node::Dir { children, .. }) => {
-            let child = children
-                .get_mut(levels.slot(index, level))
-                .ok_or(EINVAL)?;
+            let child = children.get_mut(levels.slot(index, level)).ok_or(EINVAL)?;
             leaf(child, c, levels, level + 1, index, alloc)
         }
         Some(Node::Leaf { entries, .. }) => Ok(Some(entries)),
