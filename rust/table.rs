@@ -95,10 +95,13 @@ impl TcePage {
             self.for_each_entry(|slot, tce| if tce != 0 { f(slot, tce) } else { Ok(()) })?;
             return Ok(GEO.entries_per_page());
         }
+        // The page's address once, not per entry.
+        let entries = self.entries();
         let mut looked = 0;
         for slot in SetBits::new(self.population.iter().map(|w| w.load(Ordering::Relaxed))) {
             looked += 1;
-            f(slot as usize, self.load(slot as usize))?;
+            let slot = slot as usize;
+            f(slot, entries[slot].load(Ordering::Relaxed))?;
         }
         Ok(looked)
     }
