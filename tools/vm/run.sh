@@ -38,7 +38,8 @@ x86_64)
 	if [ "${KVM:-0}" = 1 ]; then qemu+=(-enable-kvm -cpu host); else qemu+=(-accel tcg); fi
 	;;
 ppc64le)
-	qemu=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image")
+	# edu: a PCI device to bind to vfio-pci, for the real backend.
+	qemu=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image" -device edu)
 	append="console=hvc0 $append"
 	;;
 um)

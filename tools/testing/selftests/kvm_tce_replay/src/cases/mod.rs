@@ -8,6 +8,7 @@ pub mod mmap;
 mod model;
 mod stress;
 mod table;
+mod vfio;
 
 use crate::CaseResult;
 
@@ -55,6 +56,7 @@ pub const ALL: &[Case] = &[
         attach::replay_failure_rolls_back,
     ),
     ("seed_window_replay", attach::seed_window_replay),
+    ("real_vfio_group", vfio::real_vfio_group),
     ("model_check", model::model_check),
     (
         "concurrent_puts_during_attach",
