@@ -23,14 +23,17 @@ use kernel::{
     sync::{Arc, ArcBorrow, Mutex},
 };
 
+/// Slots of a level: one page of u64s (what [`Levels`] is made with).
+const SLOTS: usize = PAGE_SIZE / size_of::<u64>();
+
 /// One level of the hardware table: a page of child pointers or a page of hardware TCEs.
 enum Node {
     Dir {
-        children: KVec<Option<KBox<Node>>>,
+        children: KBox<[Option<KBox<Node>>; SLOTS]>,
         _acct: Accounted,
     },
     Leaf {
-        entries: KVec<u64>,
+        entries: KBox<[u64; SLOTS]>,
         _acct: Accounted,
     },
 }
@@ -47,27 +50,23 @@ struct Counters {
 }
 
 impl Counters {
-    fn alloc(&mut self, levels: &Levels, leaf: bool) -> Result<KBox<Node>> {
+    fn alloc(&mut self, leaf: bool) -> Result<KBox<Node>> {
         if self.fail_in > 0 {
             self.fail_in -= 1;
             if self.fail_in == 0 {
                 return Err(ENOMEM);
             }
         }
-        let slots = levels.slots();
         let acct = Accounted::new(&accounting::MOCK, PAGE_SIZE);
+        // Zeroed pages: no entries, no children.
         let node = if leaf {
             Node::Leaf {
-                entries: KVec::from_elem(0u64, slots, GFP_KERNEL)?,
+                entries: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
                 _acct: acct,
             }
         } else {
-            let mut children = KVec::with_capacity(slots, GFP_KERNEL)?;
-            for _ in 0..slots {
-                children.push(None, GFP_KERNEL)?;
-            }
             Node::Dir {
-                children,
+                children: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
                 _acct: acct,
             }
         };
@@ -91,12 +90,12 @@ fn leaf<'a>(
     level: u32,
     index: u64,
     alloc: bool,
-) -> Result<Option<&'a mut KVec<u64>>> {
+) -> Result<Option<&'a mut [u64; SLOTS]>> {
     if slot.is_none() {
         if !alloc {
             return Ok(None);
         }
-        *slot = Some(c.alloc(levels, level + 1 == levels.levels())?);
+        *slot = Some(c.alloc(level + 1 == levels.levels())?);
     }
     match slot.as_deref_mut() {
         Some(Node::Dir { children, .. }) => {
