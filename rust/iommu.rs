@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The IOMMU group backends a table attaches to: what a backend must provide (its hardware
-//! table's geometry and an exchange of one entry), and the attachment bookkeeping they share.
+//! table's geometry and identity, exchanges of entries, their invalidation, the clear at
+//! detach), the attachment bookkeeping they share, and the runs a replay writes them in.
 
 use crate::{hwmap::HwGeometry, table::Table, window::Window};
 use core::ops::Range;
@@ -110,7 +111,7 @@ pub(crate) struct Runs<'a> {
 }
 
 impl<'a> Runs<'a> {
-    /// Longest run: one page of hardware entries.
+    /// Longest run: 512 hardware entries (4 KiB of values).
     const MAX: usize = 512;
 
     /// An empty run buffer for `group`.
