@@ -27,15 +27,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("Attach + replay time, 64 KiB TCEs and hw pages ({platform}, TCG)"),
+            format!(
+                "Attach + replay time, 64 KiB TCEs and hw pages ({platform}: {})",
+                if platform.ends_with("-uml") {
+                    "native kernel code"
+                } else {
+                    "QEMU TCG"
+                }
+            ),
             ("sans-serif", 24),
         )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(80)
         .build_cartesian_2d(
-            (1u64 << 19..1u64 << 32).log_scale(),
-            (1e3f64..1e13).log_scale(),
+            (1u64 << 19..1u64 << 32).log_scale().with_key_points(vec![
+                1 << 20,
+                1 << 24,
+                1 << 28,
+                1 << 31,
+            ]),
+            (1e2f64..1e13).log_scale(),
         )?;
     chart
         .configure_mesh()
@@ -49,7 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let points: Vec<(u64, f64)> = fig
                 .iter()
                 .filter(|((_, s, p, w), _)| *s == 16 && p == pop && w == what)
-                .map(|((w, ..), (v, _))| (1u64 << w, (*v).max(1) as f64))
+                // A time below the clock's resolution (0) sits on the floor of the plot.
+                .map(|((w, ..), (v, _))| (1u64 << w, (*v).max(100) as f64))
                 .collect();
             if points.is_empty() {
                 continue;
