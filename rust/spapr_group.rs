@@ -171,19 +171,14 @@ impl IommuBackend for SpaprGroup {
     /// so they cover whatever the table wrote into the group while attached.
     fn clear(&self, table: &Table) {
         let w = table.window();
-        let pages = table.page_count();
-        let (mut from, mut failed) = (0, 0u64);
-        while let Some((index, _)) = table.next_page(from, pages - 1) {
+        let mut failed = 0u64;
+        for (index, _) in table.allocated_pages(0) {
             let first = GEO.first_entry(index);
             let end = w.size().min(first + GEO.entries_per_page());
             failed += (first..end)
                 .filter(|&entry| map_entry(self, w, entry, 0).is_err())
                 .count() as u64;
             shim::cond_resched();
-            if index + 1 >= pages {
-                break;
-            }
-            from = index + 1;
         }
         if failed != 0 {
             pr_warn!(

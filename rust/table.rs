@@ -184,9 +184,16 @@ impl Table {
         GEO.pages_for(self.window.size())
     }
 
-    /// The allocated TCE page with the lowest index in `from..=last`.
-    pub(crate) fn next_page(&self, from: u64, last: u64) -> Option<(u64, &TcePage)> {
-        self.pages.find(from, last)
+    /// The allocated TCE pages from page `from` on, in index order, without the table lock
+    /// (pages are never freed).
+    pub(crate) fn allocated_pages(&self, from: u64) -> impl Iterator<Item = (u64, &TcePage)> {
+        let last = self.page_count() - 1;
+        let mut from = Some(from).filter(|&f| f <= last);
+        core::iter::from_fn(move || {
+            let (index, page) = self.pages.find(from?, last)?;
+            from = Some(index + 1).filter(|&next| next <= last);
+            Some((index, page))
+        })
     }
 
     /// TCE page `index`, if allocated.
