@@ -33,27 +33,28 @@ log="$logs/$arch-$mode.log"
 append="panic=-1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args}"
 case $arch in
 x86_64)
-	qemu=(qemu-system-x86_64 -m 2048 -smp 2 -kernel "$kdir/image")
+	run=(qemu-system-x86_64 -m 2048 -smp 2 -kernel "$kdir/image")
 	append="console=ttyS0 $append"
-	if [ "${KVM:-0}" = 1 ]; then qemu+=(-enable-kvm -cpu host); else qemu+=(-accel tcg); fi
+	if [ "${KVM:-0}" = 1 ]; then run+=(-enable-kvm -cpu host); else run+=(-accel tcg); fi
 	;;
 ppc64le)
 	# edu: a PCI device to bind to vfio-pci, for the real backend.
-	qemu=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image" -device edu)
+	run=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image" -device edu)
 	append="console=hvc0 $append"
 	;;
 um)
 	# The UML kernel is a program of the toolchain root: its console is our stdout.
-	qemu=("$kdir/image" mem=2048M con=null con0=fd:0,fd:1 initrd="$initrd" kvm_tce_replay.mock=1)
+	run=("$kdir/image" mem=2048M con=null con0=fd:0,fd:1 initrd="$initrd" kvm_tce_replay.mock=1)
 	;;
 esac
 if [ "$arch" = um ]; then
-	log "vm: booting $arch (mode $mode) as a UML process; console log: $log"
-	run=("${qemu[@]}" $append)
+	how="as a UML process"
+	run+=($append)
 else
-	log "vm: booting $arch (mode $mode) under QEMU; console log: $log"
-	run=("${qemu[@]}" -nographic -no-reboot -initrd "$initrd" -append "$append")
+	how="under QEMU"
+	run+=(-nographic -no-reboot -initrd "$initrd" -append "$append")
 fi
+log "vm: booting $arch (mode $mode) $how; console log: $log"
 start=$(date +%s)
 set +e +o pipefail
 timeout "${TIMEOUT:-900}" "${run[@]}" \
