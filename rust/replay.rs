@@ -65,12 +65,15 @@ impl Replayer<'_> {
 
     fn page_populated(&mut self, index: u64, page: &TcePage) -> Result<u64> {
         let first = GEO.first_entry(index);
-        page.for_each_populated(|slot, tce| self.entry(first + slot as u64, tce))
+        let looked = page.for_each_populated(|slot, tce| self.entry(first + slot as u64, tce))?;
+        self.stats.visited += looked;
+        Ok(looked)
     }
 
     fn page_all(&mut self, index: u64, page: &TcePage) -> Result<u64> {
         let first = GEO.first_entry(index);
         page.for_each_entry(|slot, tce| self.entry(first + slot as u64, tce))?;
+        self.stats.visited += GEO.entries_per_page();
         Ok(GEO.entries_per_page())
     }
 
@@ -129,6 +132,7 @@ pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Res
         })?,
         Walk::Entries => r.chunked(table.window().size(), |r, pos| {
             r.stats.walked += 1;
+            r.stats.visited += 1;
             let tce = r.table.get(pos);
             r.entry(pos, tce)?;
             Ok((pos + 1, 1))

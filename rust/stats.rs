@@ -26,6 +26,8 @@ pub(crate) struct TableStats {
     pub(crate) last_tces: AtomicU64,
     pub(crate) last_hw_entries: AtomicU64,
     pub(crate) last_ns: AtomicU64,
+    pub(crate) last_visited: AtomicU64,
+    pub(crate) last_skipped: AtomicU64,
 }
 
 /// What one replay did.
@@ -39,6 +41,10 @@ pub(crate) struct ReplayStats {
     pub(crate) hw_entries: u64,
     /// Duration in nanoseconds.
     pub(crate) ns: u64,
+    /// Entry slots looked at inside the walked pages.
+    pub(crate) visited: u64,
+    /// Entries skipped as invalid.
+    pub(crate) skipped: u64,
 }
 
 global_lock! {
@@ -71,6 +77,8 @@ impl TableStats {
                 last_tces: AtomicU64::new(0),
                 last_hw_entries: AtomicU64::new(0),
                 last_ns: AtomicU64::new(0),
+                last_visited: AtomicU64::new(0),
+                last_skipped: AtomicU64::new(0),
             },
             GFP_KERNEL,
         )?;
@@ -89,6 +97,8 @@ impl TableStats {
         self.last_tces.store(r.tces, Ordering::Relaxed);
         self.last_hw_entries.store(r.hw_entries, Ordering::Relaxed);
         self.last_ns.store(r.ns, Ordering::Relaxed);
+        self.last_visited.store(r.visited, Ordering::Relaxed);
+        self.last_skipped.store(r.skipped, Ordering::Relaxed);
         self.replays.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -105,6 +115,8 @@ impl TableStats {
             last_tces_replayed: get(&self.last_tces),
             last_hw_entries_written: get(&self.last_hw_entries),
             last_replay_ns: get(&self.last_ns),
+            last_entries_visited: get(&self.last_visited),
+            last_tces_skipped: get(&self.last_skipped),
         }
     }
 }
@@ -124,14 +136,16 @@ impl fmt::Debug for Summary {
             let s = t.to_uapi();
             writeln!(
                 f,
-                "liobn {:#x}: entries {} pages_allocated {} groups {} replays {} last: walked {} tces {} hw_entries {} ns {}",
+                "liobn {:#x}: entries {} pages_allocated {} groups {} replays {} last: walked {} visited {} tces {} skipped {} hw_entries {} ns {}",
                 t.liobn,
                 s.window_entries,
                 s.pages_allocated,
                 s.groups_attached,
                 s.replays,
                 s.last_pages_walked,
+                s.last_entries_visited,
                 s.last_tces_replayed,
+                s.last_tces_skipped,
                 s.last_hw_entries_written,
                 s.last_replay_ns
             )?;

@@ -198,6 +198,12 @@ pub(crate) struct KtrTableStats {
     pub last_hw_entries_written: u64,
     /// Last replay: duration in nanoseconds.
     pub last_replay_ns: u64,
+    /// Last replay: TCE slots looked at inside the walked pages (populated entries, or every
+    /// entry of a page that userspace wrote through mmap).
+    pub last_entries_visited: u64,
+    /// Last replay: entries skipped because they fail the `H_PUT_TCE` checks (written through
+    /// mmap): not replayed, and the group's entries for them stay clear.
+    pub last_tces_skipped: u64,
 }
 
 /// Creates a mock IOMMU group with its own hardware-table geometry.
@@ -325,6 +331,6 @@ const _: () = {
     assert!(size_of::<KvmUserspaceMemoryRegion>() == 32);
     assert!(size_of::<KtrAttach>() == 16);
     assert!(size_of::<KtrPopulated>() == 32);
-    assert!(size_of::<KtrTableStats>() == 72);
+    assert!(size_of::<KtrTableStats>() == 88);
     assert!(size_of::<KtrMockGroup>() == 32);
 };

@@ -77,6 +77,8 @@ struct ktr_table_stats {
 	__u64 last_tces_replayed;
 	__u64 last_hw_entries_written;
 	__u64 last_replay_ns;
+	__u64 last_entries_visited;	/* TCE slots looked at in the walked pages */
+	__u64 last_tces_skipped;	/* entries failing the H_PUT_TCE checks, not replayed */
 };
 
 struct ktr_mock_group {

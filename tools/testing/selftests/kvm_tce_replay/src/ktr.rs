@@ -70,8 +70,30 @@ fn new_fd(raw: i32) -> Result<OwnedFd> {
 /// An open of the device: one context.
 pub struct Device(pub OwnedFd);
 
+/// The guest memory slot [`Device::open`] registers: guest-physical `0 .. GUEST_RAM` (64 TiB,
+/// every guest address the cases put in a valid TCE) at user address one page up. The mock
+/// backend never touches the user memory, so it need not be mapped.
+pub const GUEST_RAM: u64 = 1 << 46;
+
 impl Device {
+    /// Opens a context whose guest memory covers `0 .. GUEST_RAM`, as a VMM registers its RAM
+    /// before the guest can put a TCE.
     pub fn open() -> Result<Self> {
+        let dev = Self::open_bare()?;
+        let page = rustix::param::page_size() as u64;
+        dev.set_memory_region(KvmUserspaceMemoryRegion {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: GUEST_RAM,
+            userspace_addr: page,
+        })
+        .or_else(|e| if e == Errno::NOTTY { Ok(0) } else { Err(e) })?; // TEMP: before-run
+        Ok(dev)
+    }
+
+    /// Opens a context without guest memory.
+    pub fn open_bare() -> Result<Self> {
         use rustix::fs::{open, Mode, OFlags};
         Ok(Self(open(
             DEVICE,
@@ -131,13 +153,9 @@ impl Device {
     /// A mock group whose hardware table covers `table` with pages of `it_page_shift`.
     pub fn create_group_for(&self, table: &Table, it_page_shift: u32) -> Result<Group> {
         let hw = covering(&table.window(), it_page_shift);
-        let bits = rustix::param::page_size().trailing_zeros() - 3;
-        let levels = (64 - (hw.it_size - 1).leading_zeros())
-            .div_ceil(bits)
-            .max(1);
         self.create_group_raw(KtrMockGroup {
             it_page_shift,
-            levels,
+            levels: mock_levels(hw.it_size),
             it_offset: hw.it_offset,
             it_size: hw.it_size,
             flags: 0,
@@ -181,6 +199,12 @@ impl Device {
         ioctl_ref(self.0.as_fd(), KTR_MEM_STATS, &mut s)?;
         Ok(s)
     }
+}
+
+/// Levels of a mock hardware table of `it_size` entries, each level one page of u64 slots.
+pub fn mock_levels(it_size: u64) -> u32 {
+    let bits = rustix::param::page_size().trailing_zeros() - 3;
+    (64 - (it_size - 1).leading_zeros()).div_ceil(bits).max(1)
 }
 
 /// A TCE table fd and the geometry it was created with.

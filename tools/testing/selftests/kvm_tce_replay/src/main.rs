@@ -96,14 +96,15 @@ fn run(cases: &[cases::Case], filter: Option<&str>) -> i32 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("test");
+    let num = |i: usize| -> u64 { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0) };
     let code = match mode {
         "test" => run(cases::ALL, args.get(1).map(String::as_str)),
         "demo" => demo::run(),
         "bench" => bench::run(),
-        "child-touch" => {
-            let num = |i: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0);
-            cases::mmap::child_touch(num(1), num(2))
-        }
+        "child-touch" => cases::mmap::child_touch(num(1) as usize, num(2) as usize),
+        "child-memlock" => cases::hostile::child_memlock(num(1)),
+        "child-attach" => cases::hostile::child_attach(num(1) as i32),
+        "child-foreign" => cases::hostile::child_foreign(num(1) as i32, num(2) as i32),
         _ => {
             eprintln!("usage: kvm_tce_replay_test [test [FILTER] | demo | bench]");
             2

@@ -108,7 +108,7 @@ pub fn ioctl_encoding() -> CaseResult {
 /// `KVM_SET_USER_MEMORY_REGION`: with the real IOMMU backend (powerpc) it checks and records
 /// memory slots like KVM; without it (elsewhere) it is unknown.
 pub fn memory_regions() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = Device::open_bare()?;
     let page = rustix::param::page_size() as u64;
     let region = |slot, gpa, size, ua| KvmUserspaceMemoryRegion {
         slot,

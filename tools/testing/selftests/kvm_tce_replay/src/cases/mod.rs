@@ -4,6 +4,7 @@
 
 mod attach;
 mod device;
+pub mod hostile;
 pub mod mmap;
 mod model;
 mod stress;
@@ -57,6 +58,25 @@ pub const ALL: &[Case] = &[
     ),
     ("seed_window_replay", attach::seed_window_replay),
     ("real_vfio_group", vfio::real_vfio_group),
+    (
+        "junk_through_mmap_is_skipped",
+        hostile::junk_through_mmap_is_skipped,
+    ),
+    (
+        "failed_update_changes_nothing",
+        hostile::failed_update_changes_nothing,
+    ),
+    ("memlock_bounds_tce_pages", hostile::memlock_bounds_tce_pages),
+    ("kill_interrupts_replay", hostile::kill_interrupts_replay),
+    ("foreign_process_gets_eio", hostile::foreign_process_gets_eio),
+    (
+        "memslots_and_poison_match_kvm",
+        hostile::memslots_and_poison_match_kvm,
+    ),
+    (
+        "read_mapping_keeps_population",
+        hostile::read_mapping_keeps_population,
+    ),
     ("model_check", model::model_check),
     (
         "concurrent_puts_during_attach",

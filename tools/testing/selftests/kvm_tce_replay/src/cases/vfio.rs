@@ -307,7 +307,7 @@ pub fn real_vfio_group() -> CaseResult {
     buf.write(0, &pattern);
     let ua = mem as u64;
     step("register memory", register(&container, ua, 2 * page, true))?;
-    let dev = Device::open()?;
+    let dev = Device::open_bare()?;
     let gpa = 0x1000_0000;
     dev.set_memory_region(KvmUserspaceMemoryRegion {
         slot: 0,
