@@ -66,7 +66,8 @@ pub(crate) fn attach(
         match replay(table, &*group, walk) {
             Ok(stats) => table.stats().record(stats),
             Err(e) => {
-                // The group ends detached, its hardware table as before the attach (empty).
+                // The group ends detached and cleared: a mock group's whole hardware table, a
+                // real one's entries under the table's allocated pages (see `clear`).
                 detach_locked(table, &*group, &mut binding);
                 return Err(e);
             }

@@ -7,10 +7,12 @@
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
 use crate::mock_group::MockGroup;
 #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
-use crate::spapr_group::{GuestMemory, SpaprGroup};
+use crate::spapr_group::SpaprGroup;
 use crate::{
     accounting,
     attach::{attach, detach},
+    guest::GuestMemory,
+    memslots::MEMSLOTS,
     iommu::IommuBackend,
     replay::Walk,
     shim,
@@ -36,8 +38,8 @@ pub(crate) struct Context {
     /// The liobns of the context's live tables.
     #[pin]
     liobns: Mutex<KVec<u64>>,
-    /// The guest memory the real IOMMU backend maps TCEs through.
-    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+    /// The opener's address space and the guest memory valid TCEs must point into (the real
+    /// IOMMU backend maps them through it).
     #[pin]
     guest: GuestMemory,
 }
@@ -56,7 +58,7 @@ impl LiobnClaim {
             if liobns.contains(&liobn) {
                 return Err(EBUSY);
             }
-            liobns.push(liobn, GFP_KERNEL)?;
+            liobns.push(liobn, GFP_KERNEL_ACCOUNT)?;
         }
         Ok(Self { ctx, liobn })
     }
@@ -82,16 +84,33 @@ impl Drop for LiobnClaim {
 impl Context {
     /// A new context of the calling process, replay not enabled.
     pub(crate) fn new() -> Result<Arc<Self>> {
-        #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
-        let guest = GuestMemory::of_current()?;
+        Self::with_guest(GuestMemory::of_current()?)
+    }
+
+    /// A context for the KUnit tests, which run in a kernel thread: the kernel's own address
+    /// space (never freed, and a kernel thread has CAP_IPC_LOCK) and one slot of 16 MiB of guest
+    /// memory from 0.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
+    pub(crate) fn for_kunit() -> Result<Arc<Self>> {
+        let ctx = Self::with_guest(GuestMemory::of_mm(shim::init_mm())?)?;
+        ctx.guest.set_region(&KvmUserspaceMemoryRegion {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: 16 << 20,
+            userspace_addr: 16 << 20,
+        })?;
+        Ok(ctx)
+    }
+
+    fn with_guest(guest: impl PinInit<GuestMemory, Error>) -> Result<Arc<Self>> {
         Arc::pin_init(
             try_pin_init!(Self {
                 replay: AtomicBool::new(false),
-                liobns <- new_mutex!(KVec::new()),
-                #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+                liobns <- new_mutex!(KVec::new(), "kvm_tce_replay::Context::liobns"),
                 guest <- guest,
             }? Error),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -103,6 +122,8 @@ impl Context {
     fn check_extension(cap: usize) -> isize {
         match u32::try_from(cap) {
             Ok(KVM_CAP_SPAPR_TCE_64 | KVM_CAP_SPAPR_TCE_REPLAY) => 1,
+            // CAST: 512 fits.
+            Ok(KVM_CAP_NR_MEMSLOTS) => MEMSLOTS as isize,
             _ => 0,
         }
     }
@@ -145,20 +166,13 @@ impl Context {
     }
 
     /// The guest memory of the context.
-    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
     pub(crate) fn guest(&self) -> &GuestMemory {
         &self.guest
     }
 
-    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
     fn set_memory_region(&self, arg: usize) -> Result<isize> {
         self.guest.set_region(&user::read(arg)?)?;
         Ok(0)
-    }
-
-    #[cfg(not(CONFIG_KVM_TCE_REPLAY_SPAPR))]
-    fn set_memory_region(&self, _arg: usize) -> Result<isize> {
-        Err(ENOTTY)
     }
 
     /// The mock group behind `fd`, `None` if `fd` is another file.
@@ -247,6 +261,8 @@ impl MiscDevice for Context {
     }
 
     fn ioctl(me: ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        // A context answers only the process that opened it, like a KVM VM.
+        me.guest.check_caller()?;
         match cmd {
             KVM_CHECK_EXTENSION => Ok(Self::check_extension(arg)),
             KVM_ENABLE_CAP => me.enable_cap(arg),

@@ -34,14 +34,32 @@ impl HwGeometry {
         hw_start == w_start && hw_len >= w_len
     }
 
+    /// Hardware entries per window entry. Only for compatible windows.
+    pub(crate) fn subpages(&self, w: &Window) -> u64 {
+        1 << (w.page_shift() - self.it_page_shift)
+    }
+
     /// The hardware entries that stand for window entry `entry` holding `tce`, as
     /// (hardware index, value) pairs: a valid TCE is split into subpages of consecutive addresses
-    /// with the same permissions, an empty one clears them all. Only for compatible windows.
+    /// with the same permissions, an empty one clears them all. Only for compatible windows and
+    /// TCEs that pass [`Window::check_tce`] (their address is aligned to the window's page, so
+    /// the subpages' addresses cannot overflow).
     pub(crate) fn split(
         &self,
         w: &Window,
         entry: u64,
         tce: u64,
+    ) -> impl Iterator<Item = (u64, u64)> {
+        self.split_range(w, entry, tce, 0..self.subpages(w))
+    }
+
+    /// The subpages `subs` of [`HwGeometry::split`], for a replay that stops inside a TCE.
+    pub(crate) fn split_range(
+        &self,
+        w: &Window,
+        entry: u64,
+        tce: u64,
+        subs: core::ops::Range<u64>,
     ) -> impl Iterator<Item = (u64, u64)> {
         let shift = w.page_shift() - self.it_page_shift;
         // The global I/O entry, less the table's offset, as iommu_tce_xchg does.
@@ -49,7 +67,7 @@ impl HwGeometry {
         let perm = tce & TCE_PERM_MASK;
         let addr = tce & !TCE_PERM_MASK;
         let it_page_shift = self.it_page_shift;
-        (0..1u64 << shift).map(move |i| {
+        subs.map(move |i| {
             let value = if perm == 0 {
                 0
             } else {
@@ -138,6 +156,12 @@ mod tests {
         assert_eq!(v[0], (48, 0x7_0001));
         assert_eq!(v[15], (63, 0x7_f001));
         assert!(hw.split(&w, 3, 0).all(|(_, value)| value == 0));
+        assert_eq!(hw.subpages(&w), 16);
+        let tail: Vec<_> = hw.split_range(&w, 3, 0x7_0000 | 1, 14..16).collect();
+        assert_eq!(tail, v[14..]);
+        // The highest aligned address splits without overflow.
+        let top = (u64::MAX << 16) | 2;
+        assert_eq!(hw.split(&w, 3, top).last(), Some((63, u64::MAX << 12 | 2)));
         let same = HwGeometry {
             it_page_shift: 16,
             it_offset: 2,

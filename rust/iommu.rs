@@ -87,6 +87,19 @@ pub(crate) fn map_entry(group: &dyn IommuBackend, w: &Window, entry: u64, tce: u
     result.map(|()| written)
 }
 
+/// Gives `group` back window entry `entry` as the table holds it (`value`, as
+/// [`crate::table::Table::replayable`] says) after a failed update: clears every subpage first
+/// (KVM's `kvmppc_clear_tce`), then maps `value` again. Mapping what the group held before
+/// allocates nothing in the mock backend; if the real one cannot, the entry stays clear, as in
+/// KVM, and a warning says so.
+pub(crate) fn restore_entry(group: &dyn IommuBackend, w: &Window, entry: u64, value: u64) {
+    let cleared = map_entry(group, w, entry, 0).is_ok();
+    if !cleared || (value != 0 && map_entry(group, w, entry, value).is_err()) {
+        let _ = map_entry(group, w, entry, 0);
+        pr_warn!("window entry {entry} left clear in a group after a failed update\n");
+    }
+}
+
 /// Detaches `group` from `table`, which is going away and has already dropped its list of
 /// groups: forgets the attachment and clears the group's hardware table.
 pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
@@ -120,19 +133,30 @@ impl<'a> Runs<'a> {
             group,
             geo: group.geometry(),
             first: 0,
-            buf: KVec::with_capacity(Self::MAX, GFP_KERNEL)?,
+            buf: KVec::with_capacity(Self::MAX, GFP_KERNEL_ACCOUNT)?,
         })
     }
 
-    /// Adds window entry `entry` holding the valid `tce` of window `w`, split into hardware
-    /// subpages; returns the number of hardware entries.
-    pub(crate) fn push_entry(&mut self, w: &Window, entry: u64, tce: u64) -> Result<u64> {
+    /// Adds the hardware subpages `subs` of window entry `entry` holding the valid, checked
+    /// `tce` of window `w`; returns the number of hardware entries.
+    pub(crate) fn push_entry(
+        &mut self,
+        w: &Window,
+        entry: u64,
+        tce: u64,
+        subs: Range<u64>,
+    ) -> Result<u64> {
         let mut n = 0;
-        for (index, value) in self.geo.split(w, entry, tce) {
+        for (index, value) in self.geo.split_range(w, entry, tce, subs) {
             self.push(index, value)?;
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The group's hardware geometry.
+    pub(crate) fn geometry(&self) -> &HwGeometry {
+        &self.geo
     }
 
     fn push(&mut self, index: u64, value: u64) -> Result {
@@ -144,7 +168,7 @@ impl<'a> Runs<'a> {
             self.first = index;
         }
         // INVARIANT: `index` follows the run, which has room (flushed above otherwise).
-        self.buf.push(value, GFP_KERNEL)?;
+        self.buf.push(value, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
 

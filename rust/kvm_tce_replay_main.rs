@@ -9,13 +9,13 @@ mod bitwalk;
 mod device;
 #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
 mod dma;
+mod guest;
 // Without an IOMMU backend, the group ABI and the hardware-table math are unused.
 #[cfg_attr(
     not(any(CONFIG_KVM_TCE_REPLAY_MOCK, CONFIG_KVM_TCE_REPLAY_SPAPR)),
     allow(dead_code)
 )]
 mod hwmap;
-#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
 mod memslots;
 // Without an IOMMU backend, the group ABI and the hardware-table math are unused.
 #[cfg_attr(

@@ -61,17 +61,17 @@ impl Counters {
         // Zeroed pages: no entries, no children.
         let node = if leaf {
             Node::Leaf {
-                entries: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
+                entries: KBox::init(pin_init::init_zeroed(), GFP_KERNEL_ACCOUNT)?,
                 _acct: acct,
             }
         } else {
             Node::Dir {
-                children: KBox::init(pin_init::init_zeroed(), GFP_KERNEL)?,
+                children: KBox::init(pin_init::init_zeroed(), GFP_KERNEL_ACCOUNT)?,
                 _acct: acct,
             }
         };
         self.pages += 1;
-        Ok(KBox::new(node, GFP_KERNEL)?)
+        Ok(KBox::new(node, GFP_KERNEL_ACCOUNT)?)
     }
 }
 
@@ -196,10 +196,10 @@ impl MockGroup {
                 hw <- new_mutex!(HwTable {
                     root: None,
                     counters: Counters::default(),
-                }),
+                }, "kvm_tce_replay::MockGroup::hw"),
                 _acct: Accounted::new(&accounting::MOCK, size_of::<Self>()),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -210,7 +210,7 @@ impl MockGroup {
             return Err(EINVAL);
         }
         let mut out = user::u64_writer(req.entries, req.count)?;
-        let mut batch = KVec::with_capacity(READ_BATCH, GFP_KERNEL)?;
+        let mut batch = KVec::with_capacity(READ_BATCH, GFP_KERNEL_ACCOUNT)?;
         let mut index = req.first;
         while index < end {
             let batch_end = end.min(index + READ_BATCH as u64);
@@ -218,7 +218,7 @@ impl MockGroup {
             {
                 let hw = self.hw.lock();
                 for i in index..batch_end {
-                    batch.push(lookup(hw.root.as_deref(), &self.levels, i), GFP_KERNEL)?;
+                    batch.push(lookup(hw.root.as_deref(), &self.levels, i), GFP_KERNEL_ACCOUNT)?;
                 }
             }
             for value in batch.iter() {

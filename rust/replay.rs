@@ -1,25 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The replay walk: writes every valid TCE of a table into one IOMMU group, in chunks under the
-//! table lock with reschedule points between them, so that a huge replay neither stalls the CPU
-//! nor starves concurrent updates. Ours visits only the allocated TCE pages and, inside a page,
-//! only its populated entries; two baselines for the benchmarks visit every entry of the window
-//! (what QEMU's own replay costs) or every TCE-page slot (what a KVM-style pages[] array costs).
+//! table lock with a reschedule point and a fatal-signal check between them, so that a huge
+//! replay neither stalls the CPU, nor starves concurrent updates, nor outlives a killed VMM. A
+//! chunk's budget counts work: entry slots looked at plus hardware entries written, so a 16 GiB
+//! TCE split into 4 KiB hardware pages (2^22 entries) spans many chunks. Ours visits only the
+//! allocated TCE pages and, inside a page, only its populated entries; two baselines for the
+//! benchmarks (test configuration only) visit every entry of the window (what QEMU's own replay
+//! costs) or every TCE-page slot (what a KVM-style pages[] array costs).
+//!
+//! Every value the walk reads passes `H_PUT_TCE`'s checks ([`Table::validate`]) or is skipped and
+//! counted: userspace may write anything through mmap, and KVM's handlers refuse such values.
 
 use crate::{
     iommu::{IommuBackend, Runs},
     shim,
     stats::ReplayStats,
-    table::{Table, TcePage, GEO},
-    uapi::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_POPULATED, KTR_ATTACH_WALK_SLOTS},
-    window::tce_is_valid,
+    table::{Table, GEO},
+    uapi::KTR_ATTACH_WALK_POPULATED,
+    window::{tce_is_valid, TCE_PERM_MASK},
 };
 use kernel::{
     prelude::*,
     time::{Instant, Monotonic},
 };
 
-/// Slots looked at per hold of the table lock.
+/// Work units (entry slots looked at plus hardware entries written) per hold of the table lock.
 const BUDGET: u64 = 16384;
 
 /// How a replay visits the table.
@@ -28,21 +34,41 @@ pub(crate) enum Walk {
     /// Allocated pages, populated entries: the normal walk.
     Populated,
     /// Every TCE-page slot of the window, every entry of an allocated page.
+    #[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
     Slots,
     /// Every entry of the window, one lookup each.
+    #[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
     Entries,
 }
 
 impl Walk {
-    /// The strategy named by `KTR_ATTACH`'s flags.
+    /// The strategy named by `KTR_ATTACH`'s flags: the normal walk (0), or, in the test
+    /// configuration (the mock backend built and enabled), one of the benchmarks' baselines.
     pub(crate) fn from_flags(flags: u32) -> Result<Self> {
-        match flags {
-            KTR_ATTACH_WALK_POPULATED => Ok(Self::Populated),
-            KTR_ATTACH_WALK_SLOTS => Ok(Self::Slots),
-            KTR_ATTACH_WALK_ENTRIES => Ok(Self::Entries),
-            _ => Err(EINVAL),
+        if flags == KTR_ATTACH_WALK_POPULATED {
+            return Ok(Self::Populated);
         }
+        #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+        if crate::module_parameters::mock.value() {
+            use crate::uapi::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_SLOTS};
+            match flags {
+                KTR_ATTACH_WALK_SLOTS => return Ok(Self::Slots),
+                KTR_ATTACH_WALK_ENTRIES => return Ok(Self::Entries),
+                _ => {}
+            }
+        }
+        Err(EINVAL)
     }
+}
+
+/// What a walk found at or after a position.
+enum Next {
+    /// Window entry `.0` holds `.1` (maybe zero, for the baselines).
+    Entry(u64, u64),
+    /// Nothing before entry `.0`.
+    Skip(u64),
+    /// Nothing up to the end of the window.
+    End,
 }
 
 /// Replays into a group under construction: counts entries and gathers their hardware writes.
@@ -50,94 +76,173 @@ struct Replayer<'a> {
     table: &'a Table,
     runs: Runs<'a>,
     stats: ReplayStats,
+    /// Hardware entries per TCE.
+    subpages: u64,
+    /// The TCE page last walked into (counted once).
+    last_page: Option<u64>,
+    /// The guest range of the memory slot of the last valid TCE, for the current chunk only
+    /// (slots may change between chunks).
+    slot: Option<(u64, u64)>,
 }
 
 impl Replayer<'_> {
-    fn entry(&mut self, entry: u64, tce: u64) -> Result {
-        // Only entries inside the window: the tail of the last page may hold junk written
-        // through mmap.
-        if tce_is_valid(tce) && entry < self.table.window().size() {
-            self.stats.tces += 1;
-            self.stats.hw_entries += self.runs.push_entry(self.table.window(), entry, tce)?;
+    /// Counts TCE page (or page slot) `index` as walked, once.
+    fn enter_page(&mut self, index: u64) {
+        if self.last_page != Some(index) {
+            self.last_page = Some(index);
+            self.stats.walked += 1;
         }
-        Ok(())
     }
 
-    fn page_populated(&mut self, index: u64, page: &TcePage) -> Result<u64> {
-        let first = GEO.first_entry(index);
-        let looked = page.for_each_populated(|slot, tce| self.entry(first + slot as u64, tce))?;
-        self.stats.visited += looked;
-        Ok(looked)
+    /// The next entry at or after `from` that `walk` looks at; adds what looking cost.
+    fn next(&mut self, walk: Walk, from: u64, cost: &mut u64) -> Next {
+        let size = self.table.window().size();
+        if from >= size {
+            return Next::End;
+        }
+        let index = GEO.page_of(from);
+        match walk {
+            Walk::Populated => {
+                let Some((found, page)) = self.table.allocated_pages(index).next() else {
+                    return Next::End;
+                };
+                self.enter_page(found);
+                let slot = if found == index { GEO.slot_of(from) } else { 0 };
+                let (hit, looked) = page.next_populated(slot);
+                self.stats.visited += looked;
+                *cost += looked.max(1);
+                match hit {
+                    // CAST: a slot of a page.
+                    Some((slot, tce)) => Next::Entry(GEO.first_entry(found) + slot as u64, tce),
+                    None => Next::Skip(GEO.first_entry(found + 1)),
+                }
+            }
+            Walk::Slots => {
+                self.enter_page(index);
+                *cost += 1;
+                match self.table.page(index) {
+                    Some(page) => {
+                        self.stats.visited += 1;
+                        Next::Entry(from, page.entry(GEO.slot_of(from)))
+                    }
+                    None => Next::Skip(GEO.first_entry(index + 1)),
+                }
+            }
+            Walk::Entries => {
+                self.stats.walked += 1;
+                self.stats.visited += 1;
+                *cost += 1;
+                Next::Entry(from, self.table.get(from))
+            }
+        }
     }
 
-    fn page_all(&mut self, index: u64, page: &TcePage) -> Result<u64> {
-        let first = GEO.first_entry(index);
-        page.for_each_entry(|slot, tce| self.entry(first + slot as u64, tce))?;
-        self.stats.visited += GEO.entries_per_page();
-        Ok(GEO.entries_per_page())
+    /// Whether a non-zero `tce` is replayed: a valid TCE that passes [`Table::validate`]. A
+    /// poison TCE (no permission bit) maps nothing and is no error; a refused one is counted.
+    fn replayable(&mut self, tce: u64) -> bool {
+        if !tce_is_valid(tce) {
+            return false;
+        }
+        let gpa = tce & !TCE_PERM_MASK;
+        let ok = self.table.window().check_tce(tce).is_ok()
+            && match self.slot {
+                Some((start, end)) if start <= gpa && gpa < end => true,
+                _ => {
+                    self.slot = self.table.guest().slot_range(gpa);
+                    self.slot.is_some()
+                }
+            };
+        if !ok {
+            self.stats.skipped += 1;
+        }
+        ok
     }
 
-    /// Walks `from..end` (pages, slots or entries) in chunks of about [`BUDGET`] slots; `step`
-    /// handles one position under the table lock and returns the next one and its cost.
-    fn chunked(
-        &mut self,
-        end: u64,
-        mut step: impl FnMut(&mut Self, u64) -> Result<(u64, u64)>,
-    ) -> Result {
-        let mut pos = 0;
-        while pos < end {
+    /// Writes the hardware subpages of entry `entry` holding `tce` from `sub` on, at most
+    /// `budget` of them; returns the first subpage not written (`subpages` when done).
+    fn write(&mut self, entry: u64, tce: u64, sub: u64, budget: u64, cost: &mut u64) -> Result<u64> {
+        let end = self.subpages.min(sub + budget.max(1));
+        let w = *self.table.window();
+        self.stats.hw_entries += self.runs.push_entry(&w, entry, tce, sub..end)?;
+        *cost += end - sub;
+        if end == self.subpages {
+            self.stats.tces += 1;
+        }
+        Ok(end)
+    }
+
+    /// Walks the whole window with `walk` in chunks of about [`BUDGET`] work each.
+    fn run(&mut self, walk: Walk) -> Result {
+        // Where the walk resumes: entry `entry`, from its subpage `sub` on (`sub > 0` only inside
+        // a TCE split over chunks, whose value is `partial`).
+        let (mut entry, mut sub, mut partial) = (0u64, 0u64, 0u64);
+        loop {
+            if shim::fatal_signal_pending() {
+                return Err(EINTR);
+            }
             let guard = self.table.lock();
-            let mut budget = BUDGET;
-            while pos < end && budget > 0 {
-                let (next, cost) = step(self, pos)?;
-                pos = next;
-                budget = budget.saturating_sub(cost.max(1));
+            self.slot = None;
+            let mut cost = 0;
+            let mut done = false;
+            if sub > 0 {
+                // An update while the lock was dropped wrote the whole entry itself.
+                if self.table.get(entry) == partial {
+                    sub = self.write(entry, partial, sub, BUDGET, &mut cost)?;
+                }
+                if sub == 0 || sub == self.subpages || self.table.get(entry) != partial {
+                    (entry, sub) = (entry + 1, 0);
+                }
+            }
+            while cost < BUDGET && sub == 0 {
+                match self.next(walk, entry, &mut cost) {
+                    Next::End => {
+                        done = true;
+                        break;
+                    }
+                    Next::Skip(next) => entry = next,
+                    // The tail of the last page, past the window, is nobody's.
+                    Next::Entry(at, _) if at >= self.table.window().size() => {
+                        done = true;
+                        break;
+                    }
+                    Next::Entry(at, tce) => {
+                        entry = at + 1;
+                        if tce == 0 || !self.replayable(tce) {
+                            continue;
+                        }
+                        let end = self.write(at, tce, 0, BUDGET - cost, &mut cost)?;
+                        if end < self.subpages {
+                            (entry, sub, partial) = (at, end, tce);
+                        }
+                    }
+                }
             }
             // The chunk's writes land before the lock lets updates of its entries in.
             self.runs.flush()?;
             drop(guard);
+            if done {
+                return Ok(());
+            }
             shim::cond_resched();
         }
-        Ok(())
     }
 }
 
-/// Writes every valid TCE of `table` into `group` with strategy `walk`.
+/// Writes every valid TCE of `table` into `group` with strategy `walk`. EINTR if the caller
+/// gets a fatal signal; the caller rolls the group back.
 pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Result<ReplayStats> {
     let start = Instant::<Monotonic>::now();
+    let runs = Runs::new(group)?;
+    let subpages = runs.geometry().subpages(table.window());
     let mut r = Replayer {
         table,
-        runs: Runs::new(group)?,
+        runs,
         stats: ReplayStats::default(),
+        subpages,
+        last_page: None,
+        slot: None,
     };
-    let pages = table.page_count();
-    match walk {
-        Walk::Populated => {
-            r.chunked(pages, |r, pos| match r.table.allocated_pages(pos).next() {
-                None => Ok((pages, 1)),
-                Some((index, page)) => {
-                    r.stats.walked += 1;
-                    let cost = r.page_populated(index, page)?;
-                    Ok((index + 1, cost))
-                }
-            })?
-        }
-        Walk::Slots => r.chunked(pages, |r, pos| {
-            r.stats.walked += 1;
-            let cost = match r.table.page(pos) {
-                Some(page) => r.page_all(pos, page)?,
-                None => 1,
-            };
-            Ok((pos + 1, cost))
-        })?,
-        Walk::Entries => r.chunked(table.window().size(), |r, pos| {
-            r.stats.walked += 1;
-            r.stats.visited += 1;
-            let tce = r.table.get(pos);
-            r.entry(pos, tce)?;
-            Ok((pos + 1, 1))
-        })?,
-    }
+    r.run(walk)?;
     r.stats.ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(0);
     Ok(r.stats)
 }
@@ -160,7 +265,7 @@ mod tests {
 
     /// A 2^24-entry window of 64 KiB pages with a TCE at each of [`ENTRIES`].
     fn table() -> Result<Arc<Table>> {
-        let claim = LiobnClaim::new(Context::new()?, 1)?;
+        let claim = LiobnClaim::new(Context::for_kunit()?, 1)?;
         let table = Table::new(claim, Window::new(16, 0, 1 << 24)?)?;
         for (i, &entry) in ENTRIES.iter().enumerate() {
             table.put(entry, ((i as u64 + 1) << 16) | TCE_PCI_READ)?;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The module's one thin layer over raw C: anonymous-inode files with our own file operations,
-//! the mmap fault handlers, an insert-only sparse map over the XArray, the kernel address of a
-//! page and `cond_resched`. Everything outside this file is safe Rust.
+//! the mmap fault handlers (write-notify included), an insert-only sparse map over the XArray,
+//! the kernel address of a page, `cond_resched` and fatal signals, the RLIMIT_MEMLOCK charge of
+//! a context's pages and `access_ok`. Everything outside this file is safe Rust.
 
 use core::{
     marker::PhantomData,
@@ -14,7 +15,10 @@ use kernel::{
     error::from_err_ptr,
     ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void},
     fs::{file::FileDescriptorReservation, File, LocalFile},
-    mm::virt::{VmaNew, VmaRef},
+    mm::{
+        virt::{VmaNew, VmaRef},
+        Mm,
+    },
     page::{Page, PAGE_SIZE},
     prelude::*,
     sync::{aref::ARef, Arc, ArcBorrow},
@@ -41,6 +45,16 @@ extern "C" {
         flags: c_int,
         context_inode: *const c_void,
     ) -> *mut c_void;
+}
+
+// The module's own C helpers (ktr_helpers.h) for what is inline in C. `struct mm_struct` and
+// `struct vm_fault` go as `void *`: their bindings hold a type rustc does not deem FFI-safe.
+extern "C" {
+    fn ktr_fatal_signal_pending() -> bool;
+    fn ktr_access_ok(ua: u64, size: u64) -> bool;
+    fn ktr_charge_memlock(mm: *mut c_void, pages: c_ulong) -> c_int;
+    fn ktr_uncharge_memlock(mm: *mut c_void, pages: c_ulong);
+    fn ktr_lock_fault_page(vmf: *mut c_void) -> bindings::vm_fault_t;
 }
 
 /// An object behind an anonymous-inode file descriptor (a TCE table, a mock IOMMU group).
@@ -104,15 +118,13 @@ pub(crate) trait Mappable: AnonFile {
 
     /// Finds the page at page offset `pgoff` (allocating it for a write fault) and calls
     /// `insert` with it, or with `None` to map the zero page read-only, atomically with respect
-    /// to the object's page allocations. `may_write` tells whether the mapping can ever be
-    /// written.
-    fn fault(
-        &self,
-        pgoff: usize,
-        write: bool,
-        may_write: bool,
-        insert: &mut dyn FnMut(Option<&Page>),
-    ) -> Result;
+    /// to the object's page allocations. The page is mapped writable only for a write fault:
+    /// the first write to a page mapped by a read comes to [`Mappable::mkwrite`].
+    fn fault(&self, pgoff: usize, write: bool, insert: &mut dyn FnMut(Option<&Page>)) -> Result;
+
+    /// Userspace is about to write the mapped page at `pgoff` for the first time through this
+    /// mapping (write-notify).
+    fn mkwrite(&self, pgoff: usize) -> Result;
 }
 
 /// The file operations of an [`AnonFile`] type.
@@ -156,6 +168,7 @@ impl<T: AnonFile> Ops<T> {
 impl<T: Mappable> Ops<T> {
     const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(Self::fault),
+        page_mkwrite: Some(Self::page_mkwrite),
         pfn_mkwrite: Some(Self::pfn_mkwrite),
         ..pin_init::zeroed()
     };
@@ -192,14 +205,12 @@ impl<T: Mappable> Ops<T> {
     /// `vmf` is a fault on a VMA set up by [`Self::mmap`].
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
         // SAFETY: the fault describes a live VMA of ours, whose private data is an `Arc<T>`.
-        let (this, pgoff, flags, write) = unsafe {
+        let (this, pgoff, write) = unsafe {
             let f = &(*vmf).__bindgen_anon_1;
             let this = <Arc<T> as ForeignOwnable>::borrow((*f.vma).vm_private_data);
-            let area = VmaRef::from_raw(f.vma);
             let write = (*vmf).flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0;
-            (this, f.pgoff, area.flags(), write)
+            (this, f.pgoff, write)
         };
-        let may_write = flags & bindings::VM_MAYWRITE != 0;
         if pgoff >= this.pages() {
             return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
         }
@@ -207,9 +218,10 @@ impl<T: Mappable> Ops<T> {
         let mut insert = |page: Option<&Page>| {
             ret = match page {
                 // SAFETY: `vmf` is the current fault; the page belongs to the object, which
-                // outlives the VMA.
+                // outlives the VMA. The mapping write-notifies (it has `page_mkwrite`), so its
+                // `vm_page_prot` is read-only and only a write fault maps the page writable.
                 Some(page) => unsafe {
-                    bindings::vmf_insert_page_mkwrite(vmf, page.as_ptr(), true)
+                    bindings::vmf_insert_page_mkwrite(vmf, page.as_ptr(), write)
                 },
                 // SAFETY: as above; `__zero_page` is set once at boot, and with `mkwrite` false
                 // it is mapped read-only, so a write comes to `pfn_mkwrite`.
@@ -218,15 +230,42 @@ impl<T: Mappable> Ops<T> {
                 },
             };
         };
-        match this.fault(pgoff, write, may_write, &mut insert) {
+        match this.fault(pgoff, write, &mut insert) {
             Ok(()) => ret,
             Err(e) if e == ENOMEM => bindings::vm_fault_reason_VM_FAULT_OOM,
             Err(_) => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
         }
     }
 
-    /// A write to a read-only PTE of ours, which only ever maps the zero page: allocate the
-    /// table page, drop the zero page's PTE and let the access fault again.
+    /// The first write to one of our pages mapped by a read fault (write-notify): tell the
+    /// object, then make the PTE writable, which the core does with the page locked.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::fault`]; `vmf->page` is the page of the PTE being made writable.
+    unsafe extern "C" fn page_mkwrite(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: as in `fault`.
+        let (this, pgoff) = unsafe {
+            let f = &(*vmf).__bindgen_anon_1;
+            let this = <Arc<T> as ForeignOwnable>::borrow((*f.vma).vm_private_data);
+            (this, f.pgoff)
+        };
+        if pgoff >= this.pages() {
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        }
+        match this.mkwrite(pgoff) {
+            // SAFETY: `vmf->page` is the faulting page, referenced by `do_wp_page` for the call;
+            // it is in no file, so `do_page_mkwrite` needs it locked by us (VM_FAULT_LOCKED)
+            // rather than retrying for a page mapping that never comes.
+            Ok(()) => unsafe { ktr_lock_fault_page(vmf.cast()) },
+            Err(e) if e == ENOMEM => bindings::vm_fault_reason_VM_FAULT_OOM,
+            Err(_) => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+        }
+    }
+
+    /// A write to a read-only PTE of ours without a `struct page` behind it, which is only ever
+    /// the zero page: allocate the table page, drop the zero page's PTE and let the access fault
+    /// again.
     ///
     /// # Safety
     ///
@@ -243,7 +282,7 @@ impl<T: Mappable> Ops<T> {
         }
         // Allocating the page drops the zero page from every mapping (`UserMappings`); the zap
         // is for this mapping in any case.
-        match this.fault(pgoff, true, true, &mut |_| {}) {
+        match this.fault(pgoff, true, &mut |_| {}) {
             Ok(()) => {
                 area.zap_vma_range(address, PAGE_SIZE);
                 bindings::vm_fault_reason_VM_FAULT_NOPAGE
@@ -387,7 +426,7 @@ impl<T> SparseMap<T> {
         let idx = usize::try_from(index).map_err(|_| EINVAL)?;
         let new = KBox::into_raw(make()?);
         // SAFETY: the XArray is initialised; `__xa_cmpxchg` needs its lock, taken around it (and
-        // dropped by it while allocating with GFP_KERNEL).
+        // dropped by it while allocating its nodes, charged to the caller's memory cgroup).
         let old = unsafe {
             bindings::xa_lock(self.xa.get());
             let old = bindings::__xa_cmpxchg(
@@ -395,7 +434,7 @@ impl<T> SparseMap<T> {
                 idx,
                 ptr::null_mut(),
                 new.cast(),
-                bindings::GFP_KERNEL,
+                bindings::GFP_KERNEL_ACCOUNT,
             );
             bindings::xa_unlock(self.xa.get());
             old
@@ -473,6 +512,64 @@ pub(crate) fn cond_resched() {
         unsafe { __cond_resched() };
     }
 }
+
+/// The kernel's own address space, for the KUnit tests' contexts.
+#[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
+pub(crate) fn init_mm() -> &'static Mm {
+    // SAFETY: `init_mm` is a static `mm_struct` that is never freed, so it outlives any use; its
+    // `mm_count` starts at 1, so `mmgrab`/`mmdrop` never free it either.
+    unsafe { Mm::from_raw(&raw mut bindings::init_mm) }
+}
+
+/// Whether the calling task has a fatal signal pending: long loops stop between chunks.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: reads the current task's pending signals, which is always allowed.
+    unsafe { ktr_fatal_signal_pending() }
+}
+
+/// Whether `size` bytes at `ua` are a range of user addresses (`access_ok`, untagged).
+pub(crate) fn user_range_ok(ua: u64, size: u64) -> bool {
+    // SAFETY: `access_ok` only compares the range with the task's address limit.
+    unsafe { ktr_access_ok(ua, size) }
+}
+
+/// Pages charged to an address space's `pinned_vm` against RLIMIT_MEMLOCK, given back when
+/// dropped.
+///
+/// # Invariants
+///
+/// `pages` pages were added to `mm`'s `pinned_vm` by `ktr_charge_memlock`.
+pub(crate) struct MemlockCharge {
+    mm: ARef<Mm>,
+    pages: c_ulong,
+}
+
+impl MemlockCharge {
+    /// Charges `pages` pages to `mm`: ENOMEM past the caller's RLIMIT_MEMLOCK, unless it has
+    /// CAP_IPC_LOCK. Never sleeps (see ktr_helpers.c).
+    pub(crate) fn new(mm: &Mm, pages: usize) -> Result<Self> {
+        let pages = c_ulong::try_from(pages).map_err(|_| ENOMEM)?;
+        // SAFETY: `mm` is a live address space (the reference keeps at least its `mm_count`).
+        kernel::error::to_result(unsafe { ktr_charge_memlock(mm.as_raw().cast(), pages) })?;
+        // INVARIANT: charged just above.
+        Ok(Self {
+            mm: mm.into(),
+            pages,
+        })
+    }
+}
+
+impl Drop for MemlockCharge {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant; `ARef<Mm>` (mmgrab) keeps the `mm_struct` and its
+        // `pinned_vm` alive even after the address space is torn down.
+        unsafe { ktr_uncharge_memlock(self.mm.as_raw().cast(), self.pages) };
+    }
+}
+
+// SAFETY: all-zero bytes are an empty set of slots (documented on the type): every slot's size is
+// 0 and none is indexed.
+unsafe impl pin_init::Zeroable for crate::memslots::Memslots {}
 
 /// Marks the uapi structs as plain data that can be copied from and to userspace.
 macro_rules! plain_data {

@@ -10,59 +10,15 @@ use crate::{
     dma::{direction_perm, tce_direction, DMA_NONE},
     hwmap::HwGeometry,
     iommu::{map_entry, Binding, IommuBackend},
-    memslots::{Memslots, SlotError},
+    guest::GuestMemory,
     shim::{
         self,
         spapr::{mapped_dec, mapped_inc, IommuTable},
     },
     table::{Table, GEO},
-    uapi::KvmUserspaceMemoryRegion,
     window::{tce_is_valid, Window, TCE_PERM_MASK},
 };
-use kernel::{
-    mm::Mm,
-    new_mutex,
-    page::PAGE_SIZE,
-    prelude::*,
-    sync::{aref::ARef, Arc, Mutex},
-};
-
-/// The guest memory of a context, as KVM keeps it in `struct kvm`: the VMM's address space
-/// (`kvm->mm`) and its memory slots.
-#[pin_data]
-pub(crate) struct GuestMemory {
-    mm: ARef<Mm>,
-    #[pin]
-    slots: Mutex<Memslots>,
-}
-
-impl GuestMemory {
-    /// The guest memory of the calling process, which has no slots yet; EINVAL for a kernel
-    /// thread.
-    pub(crate) fn of_current() -> Result<impl PinInit<Self, Error>> {
-        let mm: ARef<Mm> = ARef::from(&**kernel::current!().mm().ok_or(EINVAL)?);
-        Ok(try_pin_init!(Self {
-            mm,
-            slots <- new_mutex!(Memslots::default()),
-        }? Error))
-    }
-
-    /// `KVM_SET_USER_MEMORY_REGION`.
-    pub(crate) fn set_region(&self, r: &KvmUserspaceMemoryRegion) -> Result {
-        self.slots
-            .lock()
-            .set(r, PAGE_SIZE as u64)
-            .map_err(|e| match e {
-                SlotError::Invalid => EINVAL,
-                SlotError::Overlap => EEXIST,
-            })
-    }
-
-    /// The user address of `len` bytes of guest memory at `gpa`; EFAULT if no slot holds them.
-    fn to_ua(&self, gpa: u64, len: u64) -> Result<u64> {
-        self.slots.lock().to_ua(gpa, len).ok_or(EFAULT)
-    }
-}
+use kernel::{prelude::*, sync::Arc};
 
 /// One hardware table of a VFIO group, as attached to a TCE table of a context.
 #[pin_data]
@@ -87,7 +43,7 @@ impl SpaprGroup {
                 ctx,
                 binding <- Binding::new(),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -99,7 +55,7 @@ impl SpaprGroup {
     fn release_ua(&self, entry: u64) -> Result {
         match self.tbl.user_entry(entry, false) {
             Some(user) if user.get() != 0 => {
-                mapped_dec(&self.guest().mm, user.get(), self.geo.it_page_shift)?;
+                mapped_dec(self.guest().mm(), user.get(), self.geo.it_page_shift)?;
                 user.set(0);
                 Ok(())
             }
@@ -115,11 +71,11 @@ impl SpaprGroup {
         let ua = guest.to_ua(value & !TCE_PERM_MASK, 1 << shift)?;
         // The view may be allocated late, as KVM says (H_TOO_HARD there).
         let user = self.tbl.user_entry(entry, true).ok_or(EAGAIN)?;
-        let hpa = mapped_inc(&guest.mm, ua, shift)?;
-        let old = match self.tbl.xchg(&guest.mm, entry, hpa, tce_direction(value)) {
+        let hpa = mapped_inc(guest.mm(), ua, shift)?;
+        let old = match self.tbl.xchg(guest.mm(), entry, hpa, tce_direction(value)) {
             Ok(old) => old,
             Err(e) => {
-                mapped_dec(&guest.mm, ua, shift)?;
+                mapped_dec(guest.mm(), ua, shift)?;
                 return Err(e);
             }
         };
@@ -133,7 +89,7 @@ impl SpaprGroup {
     /// Clears hardware entry `entry` (absolute; `kvmppc_tce_iommu_do_unmap`); returns the old
     /// address and direction.
     fn unmap(&self, entry: u64) -> Result<(u64, u32)> {
-        let old = self.tbl.xchg(&self.guest().mm, entry, 0, DMA_NONE)?;
+        let old = self.tbl.xchg(self.guest().mm(), entry, 0, DMA_NONE)?;
         if old.1 != DMA_NONE {
             self.release_ua(entry)?;
         }

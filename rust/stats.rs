@@ -80,9 +80,9 @@ impl TableStats {
                 last_visited: AtomicU64::new(0),
                 last_skipped: AtomicU64::new(0),
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
-        LIVE.lock().push(stats.clone(), GFP_KERNEL)?;
+        LIVE.lock().push(stats.clone(), GFP_KERNEL_ACCOUNT)?;
         Ok(stats)
     }
 

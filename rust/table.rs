@@ -8,12 +8,13 @@ use crate::{
     accounting::{self, Accounted},
     bitwalk::{word_and_mask, words_for, SetBits},
     device::LiobnClaim,
+    guest::GuestMemory,
     iommu::{self, IommuBackend},
-    shim::{self, AnonFile, FileOps, Mappable, SparseMap, UserMappings},
+    shim::{self, AnonFile, FileOps, Mappable, MemlockCharge, SparseMap, UserMappings},
     stats::TableStats,
     uapi::*,
     user,
-    window::{PageGeometry, Window},
+    window::{tce_is_valid, PageGeometry, Window, TCE_PERM_MASK},
 };
 use core::{
     mem::size_of,
@@ -32,8 +33,12 @@ pub(crate) const GEO: PageGeometry = PageGeometry::new(PAGE_SIZE);
 /// Words of a TCE page's population map: one bit per TCE.
 const POP_WORDS: usize = PAGE_SIZE / 8 / 64;
 
-/// TCEs a bulk update (`H_STUFF_TCE`) changes under one hold of the table lock.
-const STUFF_CHUNK: u64 = 8192;
+/// Work a bulk update (`H_STUFF_TCE`) does under one hold of the table lock, in hardware entries
+/// written (every attached group's subpages of an entry) plus entries stored.
+const STUFF_BUDGET: u64 = 16384;
+
+/// Words of `KTR_GET_POPULATED`'s bitmap between two reschedule points.
+const POPULATED_CHUNK: u64 = 1024;
 
 /// One page of TCEs and its population map.
 ///
@@ -46,21 +51,25 @@ pub(crate) struct TcePage {
     mem: Page,
     population: [AtomicU64; POP_WORDS],
     user_mapped: AtomicBool,
+    _charge: MemlockCharge,
     _acct: Accounted,
 }
 
 impl TcePage {
-    fn new() -> Result<KBox<Self>> {
-        let mem = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+    /// A zeroed page, charged to the context's RLIMIT_MEMLOCK and memory cgroup.
+    fn new(guest: &GuestMemory) -> Result<KBox<Self>> {
+        let charge = guest.charge(1)?;
+        let mem = Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO)?;
         // INVARIANT: a zeroed page with an empty population map.
         Ok(KBox::new(
             Self {
                 mem,
                 population: [const { AtomicU64::new(0) }; POP_WORDS],
                 user_mapped: AtomicBool::new(false),
+                _charge: charge,
                 _acct: Accounted::new(&accounting::TABLES, PAGE_SIZE + size_of::<Self>()),
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?)
     }
 
@@ -84,34 +93,46 @@ impl TcePage {
         }
     }
 
-    /// Calls `f(slot, tce)` for every non-zero TCE of the page and returns how many slots were
-    /// looked at: the set bits of the population map, or every slot of a page userspace may
-    /// have written through mmap. The caller holds the table lock.
-    pub(crate) fn for_each_populated(
-        &self,
-        mut f: impl FnMut(usize, u64) -> Result,
-    ) -> Result<u64> {
-        if self.user_mapped.load(Ordering::Acquire) {
-            self.for_each_entry(|slot, tce| if tce != 0 { f(slot, tce) } else { Ok(()) })?;
-            return Ok(GEO.entries_per_page());
-        }
-        // The page's address once, not per entry.
+    /// The first non-zero TCE of the page at or after `from`, with its slot, and how many slots
+    /// were looked at to find it: the next set bit of the population map, or, in a page
+    /// userspace has written through mmap, the next non-zero entry. The caller holds the table
+    /// lock.
+    pub(crate) fn next_populated(&self, from: usize) -> (Option<(usize, u64)>, u64) {
         let entries = self.entries();
-        let mut looked = 0;
-        for slot in SetBits::new(self.population.iter().map(|w| w.load(Ordering::Relaxed))) {
-            looked += 1;
-            let slot = slot as usize;
-            f(slot, entries[slot].load(Ordering::Relaxed))?;
+        if self.user_mapped.load(Ordering::Acquire) {
+            let rest = entries.get(from..).unwrap_or(&[]);
+            for (i, e) in rest.iter().enumerate() {
+                let tce = e.load(Ordering::Relaxed);
+                if tce != 0 {
+                    // CAST: at most the entries of a page.
+                    return (Some((from + i, tce)), i as u64 + 1);
+                }
+            }
+            return (None, rest.len() as u64);
         }
-        Ok(looked)
+        let (word, mask) = word_and_mask(from as u64);
+        // The words from `from`'s on, the bits below `from` masked off.
+        let words = self.population.iter().enumerate().skip(word).map(|(w, bits)| {
+            let bits = bits.load(Ordering::Relaxed);
+            if w == word {
+                bits & !(mask - 1)
+            } else {
+                bits
+            }
+        });
+        match SetBits::new(words).next() {
+            Some(slot) => {
+                // CAST: a slot of the page (below PAGE_SIZE / 8).
+                let slot = word * 64 + slot as usize;
+                (Some((slot, entries[slot].load(Ordering::Relaxed))), 1)
+            }
+            None => (None, 0),
+        }
     }
 
-    /// Calls `f(slot, tce)` for every TCE of the page, zero or not (the page-slot baseline).
-    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(usize, u64) -> Result) -> Result {
-        for (slot, e) in self.entries().iter().enumerate() {
-            f(slot, e.load(Ordering::Relaxed))?;
-        }
-        Ok(())
+    /// TCE `slot` of the page, zero or not (the page-slot baseline of the benchmarks).
+    pub(crate) fn entry(&self, slot: usize) -> u64 {
+        self.load(slot)
     }
 }
 
@@ -150,11 +171,11 @@ impl Table {
                 stats,
                 state <- new_mutex!(TableState {
                     groups: KVec::new(),
-                }),
+                }, "kvm_tce_replay::Table::state"),
                 mappings: UserMappings::new(),
                 _acct: Accounted::new(&accounting::TABLES, size_of::<Self>()),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
         .inspect_err(|_| TableStats::unregister(&listed))
     }
@@ -172,6 +193,33 @@ impl Table {
     /// The claim of the table's liobn in its context.
     pub(crate) fn claim(&self) -> &LiobnClaim {
         &self.claim
+    }
+
+    /// The guest memory of the table's context.
+    pub(crate) fn guest(&self) -> &GuestMemory {
+        self.claim.context().guest()
+    }
+
+    /// Checks a TCE as `H_PUT_TCE` does (`kvmppc_tce_validate`): EINVAL for a valid TCE with
+    /// junk below the page size, EFAULT for one whose guest address is in no memory slot. A
+    /// poison TCE (no permission bit) may hold anything.
+    pub(crate) fn validate(&self, tce: u64) -> Result {
+        self.window.check_tce(tce)?;
+        if tce_is_valid(tce) {
+            self.guest().to_ua(tce & !TCE_PERM_MASK, 1)?;
+        }
+        Ok(())
+    }
+
+    /// What the groups must hold for a TCE the table holds: the TCE if it passes
+    /// [`Table::validate`] now, nothing (0) otherwise. Entries written through mmap or whose
+    /// memory slot went away are not mapped.
+    pub(crate) fn replayable(&self, tce: u64) -> u64 {
+        if tce_is_valid(tce) && self.validate(tce).is_ok() {
+            tce
+        } else {
+            0
+        }
     }
 
     /// Takes the table lock, which serialises updates, attaches, detaches and replay chunks.
@@ -204,7 +252,10 @@ impl Table {
     /// TCE page `index`, allocated if it was not; the caller holds the table lock, which makes
     /// an allocation atomic with the fault handler's mapping of the zero page.
     fn page_or_alloc(&self, _locked: &mut TableState, index: u64) -> Result<&TcePage> {
-        let (page, inserted) = self.pages.get_or_insert(index, TcePage::new)?;
+        let guest = self.guest();
+        let (page, inserted) = self
+            .pages
+            .get_or_insert(index, || TcePage::new(guest))?;
         if inserted {
             self.stats.pages_allocated.fetch_add(1, Ordering::Relaxed);
             // Userspace may map this page as the zero page: make it fault the new page in.
@@ -220,24 +271,47 @@ impl Table {
             .map_or(0, |p| p.load(GEO.slot_of(entry)))
     }
 
-    /// Sets TCE `entry` and updates every attached group. Clearing never allocates.
+    /// Sets TCE `entry` to `tce` (checked by [`Table::validate`]) in every attached group, then
+    /// in the table. If a group fails (its hardware table cannot allocate, the real backend
+    /// cannot map), every group written so far, the failing one included, is given back what
+    /// the table holds (KVM clears the failing one, `kvmppc_clear_tce`, and leaves the others
+    /// updated); if the table's page cannot be allocated, likewise. Either way the error is
+    /// returned and nothing changed. Clearing never allocates.
     fn set(&self, st: &mut TableState, entry: u64, tce: u64) -> Result {
-        let page = match self.pages.get(GEO.page_of(entry)) {
+        let page = self.pages.get(GEO.page_of(entry));
+        // Nothing was ever mapped in a page never allocated, so no group holds anything for it.
+        if page.is_none() && tce == 0 {
+            return Ok(());
+        }
+        let old = self.replayable(self.get(entry));
+        let new = self.replayable(tce);
+        for (i, group) in st.groups.iter().enumerate() {
+            if let Err(e) = iommu::map_entry(&**group, &self.window, entry, new) {
+                for done in st.groups.iter().take(i + 1) {
+                    iommu::restore_entry(&**done, &self.window, entry, old);
+                }
+                return Err(e);
+            }
+        }
+        let page = match page {
             Some(page) => page,
-            // Nothing was ever mapped in this page, so no group holds anything for it.
-            None if tce == 0 => return Ok(()),
-            None => self.page_or_alloc(st, GEO.page_of(entry))?,
+            None => match self.page_or_alloc(st, GEO.page_of(entry)) {
+                Ok(page) => page,
+                Err(e) => {
+                    for group in st.groups.iter() {
+                        iommu::restore_entry(&**group, &self.window, entry, old);
+                    }
+                    return Err(e);
+                }
+            },
         };
         page.store(GEO.slot_of(entry), tce);
-        for group in st.groups.iter() {
-            iommu::map_entry(&**group, &self.window, entry, tce)?;
-        }
         Ok(())
     }
 
     /// `H_PUT_TCE` of window entry `entry` (inside the window): checks `tce` and stores it.
     pub(crate) fn put(&self, entry: u64, tce: u64) -> Result {
-        self.window.check_tce(tce)?;
+        self.validate(tce)?;
         self.set(&mut self.lock(), entry, tce)
     }
 
@@ -253,12 +327,15 @@ impl Table {
             return Err(EINVAL);
         }
         let first = self.window.entry(req.ioba, req.npages)?;
-        let mut tces = KVec::with_capacity(req.npages as usize, GFP_KERNEL)?;
-        user::read_u64s(req.tces, req.npages as usize, &mut tces)?;
+        // CAST: at most KTR_INDIRECT_MAX (512).
+        let n = req.npages as usize;
+        let mut tces = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        user::read_u64s(req.tces, n, &mut tces)?;
         // Every TCE is checked before any is stored.
         for &tce in tces.iter() {
-            self.window.check_tce(tce)?;
+            self.validate(tce)?;
         }
+        // As KVM: the TCEs before a failing one stay stored.
         let mut st = self.lock();
         for (entry, &tce) in (first..).zip(tces.iter()) {
             self.set(&mut st, entry, tce)?;
@@ -269,18 +346,28 @@ impl Table {
     fn stuff_tce(&self, arg: usize) -> Result<isize> {
         let req: KtrStuffTce = user::read(arg)?;
         let mut entry = self.window.entry(req.ioba, req.npages)?;
-        self.window.check_tce(req.tce_value)?;
+        Window::check_stuff(req.tce_value)?;
         let end = entry + req.npages;
         while entry < end {
-            let chunk_end = end.min(entry + STUFF_CHUNK);
+            if shim::fatal_signal_pending() {
+                // The process is dying: nobody sees the entries not stuffed yet.
+                return Err(EINTR);
+            }
             let mut st = self.lock();
-            while entry < chunk_end {
+            // Each entry costs its stores and every group's subpages.
+            let per_entry = 1 + st
+                .groups
+                .iter()
+                .map(|g| g.geometry().subpages(&self.window))
+                .sum::<u64>();
+            let mut budget = STUFF_BUDGET;
+            while entry < end && budget > 0 {
                 if req.tce_value == 0 {
                     // Clearing: go straight to the next allocated page.
-                    let last = GEO.page_of(chunk_end - 1);
+                    let last = GEO.page_of(end - 1);
                     match self.pages.find(GEO.page_of(entry), last) {
                         None => {
-                            entry = chunk_end;
+                            entry = end;
                             continue;
                         }
                         Some((index, _)) => entry = entry.max(GEO.first_entry(index)),
@@ -288,6 +375,7 @@ impl Table {
                 }
                 self.set(&mut st, entry, req.tce_value)?;
                 entry += 1;
+                budget = budget.saturating_sub(per_entry);
             }
             drop(st);
             shim::cond_resched();
@@ -312,6 +400,12 @@ impl Table {
         let words = words_for(req.npages);
         let mut out = user::u64_writer(req.bitmap, words)?;
         for w in 0..words {
+            if w % POPULATED_CHUNK == POPULATED_CHUNK - 1 {
+                if shim::fatal_signal_pending() {
+                    return Err(EINTR);
+                }
+                shim::cond_resched();
+            }
             let lo = req.first_page + w * 64;
             let hi = (lo + 63).min(end - 1);
             let mut word = 0u64;
@@ -344,7 +438,7 @@ impl Table {
         if st.groups.iter().any(|g| g.id() == group.id()) {
             return Err(EBUSY);
         }
-        st.groups.push(group, GFP_KERNEL)?;
+        st.groups.push(group, GFP_KERNEL_ACCOUNT)?;
         self.stats
             .groups_attached
             .store(st.groups.len() as u64, Ordering::Relaxed);
@@ -369,6 +463,8 @@ impl AnonFile for Table {
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
+        // The hcalls come from the context's VMM only, as KVM's vcpu ioctls.
+        this.guest().check_caller()?;
         match cmd {
             KTR_PUT_TCE => this.put_tce(arg),
             KTR_PUT_TCE_INDIRECT => this.put_tce_indirect(arg),
@@ -393,17 +489,13 @@ impl Mappable for Table {
         usize::try_from(self.page_count()).unwrap_or(usize::MAX)
     }
 
-    fn fault(
-        &self,
-        pgoff: usize,
-        write: bool,
-        may_write: bool,
-        insert: &mut dyn FnMut(Option<&Page>),
-    ) -> Result {
+    fn fault(&self, pgoff: usize, write: bool, insert: &mut dyn FnMut(Option<&Page>)) -> Result {
         let index = pgoff as u64;
         let mut st = self.lock();
         let page = if write {
-            self.page_or_alloc(&mut st, index)?
+            // A page that cannot be allocated or charged (RLIMIT_MEMLOCK) is SIGBUS for the
+            // writer (EFAULT), not an OOM: the global OOM killer would not free anything here.
+            self.page_or_alloc(&mut st, index).map_err(|_| EFAULT)?
         } else {
             match self.pages.get(index) {
                 Some(page) => page,
@@ -414,11 +506,20 @@ impl Mappable for Table {
                 }
             }
         };
-        if may_write {
+        if write {
             // INVARIANT: from now on userspace may change entries behind the population map.
             page.user_mapped.store(true, Ordering::Release);
         }
         insert(Some(&page.mem));
+        Ok(())
+    }
+
+    fn mkwrite(&self, pgoff: usize) -> Result {
+        let _st = self.lock();
+        // The page is mapped, so it is allocated.
+        let page = self.pages.get(pgoff as u64).ok_or(EFAULT)?;
+        // INVARIANT: as in `fault`, before the mapping becomes writable.
+        page.user_mapped.store(true, Ordering::Release);
         Ok(())
     }
 }

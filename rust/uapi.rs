@@ -52,6 +52,8 @@ pub(crate) const KVMIO: u32 = 0xAE;
 /// The ioctl type of what KVM lacks (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
 pub(crate) const KTR_IO: u32 = 0xB9;
 
+/// KVM's capability number for the number of memory slots.
+pub(crate) const KVM_CAP_NR_MEMSLOTS: u32 = 10;
 /// KVM's capability number for 64-bit TCE tables.
 pub(crate) const KVM_CAP_SPAPR_TCE_64: u32 = 125;
 /// The new capability: attaching an IOMMU group replays the table's valid TCEs into it.

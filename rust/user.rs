@@ -27,12 +27,12 @@ pub(crate) fn write<T: AsBytes>(arg: usize, value: &T) -> Result {
 pub(crate) fn read_u64s(addr: u64, count: usize, out: &mut KVec<u64>) -> Result {
     let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
     let mut bytes = KVec::new();
-    UserSlice::new(UserPtr::from_addr(addr), count * 8).read_all(&mut bytes, GFP_KERNEL)?;
+    UserSlice::new(UserPtr::from_addr(addr), count * 8).read_all(&mut bytes, GFP_KERNEL_ACCOUNT)?;
     out.clear();
     for chunk in bytes.chunks_exact(8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        out.push(u64::from_ne_bytes(word), GFP_KERNEL)?;
+        out.push(u64::from_ne_bytes(word), GFP_KERNEL_ACCOUNT)?;
     }
     Ok(())
 }

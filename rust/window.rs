@@ -23,7 +23,8 @@ pub(crate) enum Invalid {
     Geometry,
     /// An I/O bus address not aligned to the page size, or a range outside the window.
     Ioba,
-    /// A TCE with bits other than READ/WRITE below the page size (a misaligned address).
+    /// A valid TCE with bits other than READ/WRITE below the page size (a misaligned address),
+    /// or an `H_STUFF_TCE` value with a permission bit.
     Tce,
 }
 
@@ -99,11 +100,22 @@ impl Window {
         (entry + self.offset) << self.page_shift
     }
 
-    /// Checks a TCE as `kvmppc_tce_validate` does: below the page size only the READ and WRITE
-    /// bits may be set, so the address is aligned to the IOMMU page.
+    /// Checks a TCE as `kvmppc_tce_validate` does: a poison TCE (no permission bit) may hold
+    /// anything; in a valid one, only the READ and WRITE bits may be set below the page size, so
+    /// the address is aligned to the IOMMU page. (Whether the address is guest memory is the
+    /// memory slots' check.)
     pub(crate) const fn check_tce(&self, tce: u64) -> Result<(), Invalid> {
         let mask = (1u64 << self.page_shift) - 1;
-        if tce & mask & !TCE_PERM_MASK != 0 {
+        if tce_is_valid(tce) && tce & mask & !TCE_PERM_MASK != 0 {
+            return Err(Invalid::Tce);
+        }
+        Ok(())
+    }
+
+    /// Checks an `H_STUFF_TCE` value as `kvmppc_h_stuff_tce` does: it may only clear or poison
+    /// (no permission bit), whatever its other bits.
+    pub(crate) const fn check_stuff(tce: u64) -> Result<(), Invalid> {
+        if tce_is_valid(tce) {
             return Err(Invalid::Tce);
         }
         Ok(())
@@ -197,7 +209,14 @@ mod tests {
         assert_eq!(w.check_tce(0), Ok(()));
         assert_eq!(w.check_tce(0x1_0000 | TCE_PCI_READ | TCE_PCI_WRITE), Ok(()));
         assert_eq!(w.check_tce(0x1_1000 | TCE_PCI_READ), Err(Invalid::Tce));
-        assert_eq!(w.check_tce(0x1_0000 | 4), Err(Invalid::Tce));
+        assert_eq!(w.check_tce(0x1_0000 | 4 | TCE_PCI_WRITE), Err(Invalid::Tce));
+        assert_eq!(w.check_tce(u64::MAX), Err(Invalid::Tce));
+        // Poison: any value without a permission bit.
+        assert_eq!(w.check_tce(0x1_0000 | 4), Ok(()));
+        assert_eq!(w.check_tce(u64::MAX & !TCE_PERM_MASK), Ok(()));
+        assert_eq!(Window::check_stuff(0x1_0ff4), Ok(()));
+        assert_eq!(Window::check_stuff(0x1_0000 | TCE_PCI_READ), Err(Invalid::Tce));
+        assert_eq!(Window::check_stuff(TCE_PCI_WRITE), Err(Invalid::Tce));
         assert!(tce_is_valid(TCE_PCI_WRITE));
         assert!(!tce_is_valid(0x1_0000));
     }

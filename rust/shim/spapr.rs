@@ -37,6 +37,7 @@ extern "C" {
 
 extern "C" {
     fn vfio_file_iommu_group(file: *mut c_void) -> *mut c_void;
+    fn iommu_group_put(group: *mut c_void);
     fn iommu_tce_table_get(tbl: *mut bindings::iommu_table) -> *mut bindings::iommu_table;
     fn iommu_tce_table_put(tbl: *mut bindings::iommu_table) -> c_int;
     fn iommu_tce_xchg_no_kill(
@@ -85,8 +86,10 @@ impl IommuTable {
         // SAFETY: this thread is in no `fdget_pos` region of the file: it is in an ioctl of
         // another file.
         let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
-        // SAFETY: the file is alive; a file that is no VFIO group gives NULL.
-        let group = unsafe { vfio_file_iommu_group(file.as_ptr().cast()) };
+        // SAFETY: the file is alive; a file that is no VFIO group gives NULL, a VFIO group gives
+        // its iommu_group with a reference (`iommu_group_ref_get`), dropped by `GroupRef`.
+        let group_ref = GroupRef(unsafe { vfio_file_iommu_group(file.as_ptr().cast()) });
+        let group = group_ref.0;
         if group.is_null() {
             return Err(EINVAL);
         }
@@ -166,6 +169,20 @@ impl Drop for IommuTable {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we own one reference.
         unsafe { iommu_tce_table_put(self.tbl.as_ptr()) };
+    }
+}
+
+/// The reference to an `iommu_group` that `vfio_file_iommu_group` returns, dropped with
+/// `iommu_group_put` as KVM's `kvm_spapr_tce_attach_iommu_group` and
+/// `kvm_spapr_tce_release_iommu_group` do (NULL: nothing to drop).
+struct GroupRef(*mut c_void);
+
+impl Drop for GroupRef {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: a non-NULL pointer came with a reference of ours.
+            unsafe { iommu_group_put(self.0) };
+        }
     }
 }
 

@@ -36,7 +36,7 @@ fn populate(t: &Table, window: u32, population: &str, epp: u64) -> rustix::io::R
         "empty" => Ok(0),
         // 1 GiB of 64 KiB TCEs in the middle of the window.
         "contiguous" => {
-            t.stuff(size / 2, (1 << 40) | RW, 16384)?;
+            t.fill(size / 2, (1 << 40) | RW, 16384)?;
             Ok(16384)
         }
         // 16384 TCEs, each in its own TCE page (as many as the window has pages).
@@ -50,7 +50,7 @@ fn populate(t: &Table, window: u32, population: &str, epp: u64) -> rustix::io::R
         }
         // Every entry of a 2^24 sub-range.
         _ => {
-            t.stuff(0, (1 << 40) | RW, 1 << 24)?;
+            t.fill(0, (1 << 40) | RW, 1 << 24)?;
             Ok(1 << 24)
         }
     }

@@ -39,7 +39,7 @@ fn step() -> rustix::io::Result<bool> {
     let mut list = TceList::new();
     for chunk in 0..32u64 {
         for (i, e) in list.0.iter_mut().enumerate() {
-            *e = (0x2000_0000_0000 + ((chunk * 512 + i as u64) << 16)) | 3;
+            *e = (0x100_0000_0000 + ((chunk * 512 + i as u64) << 16)) | 3;
         }
         t.put_indirect_raw(t.ioba(first + chunk * 512), list.0.as_ptr() as u64, 512)?;
     }
@@ -69,7 +69,7 @@ fn step() -> rustix::io::Result<bool> {
         );
         let sub = 1u64 << (16 - it_page_shift);
         let hw = g.read(first * sub, sub)?;
-        let ok = gs.entries_valid == 16384 * sub && hw[0] == 0x2000_0000_0000 | 3;
+        let ok = gs.entries_valid == 16384 * sub && hw[0] == 0x100_0000_0000 | 3;
         println!(
             "demo: group holds {} valid entries, first one {:#x}: {}",
             gs.entries_valid,

@@ -70,10 +70,11 @@ fn new_fd(raw: i32) -> Result<OwnedFd> {
 /// An open of the device: one context.
 pub struct Device(pub OwnedFd);
 
-/// The guest memory slot [`Device::open`] registers: guest-physical `0 .. GUEST_RAM` (64 TiB,
-/// every guest address the cases put in a valid TCE) at user address one page up. The mock
-/// backend never touches the user memory, so it need not be mapped.
-pub const GUEST_RAM: u64 = 1 << 46;
+/// The guest memory slot [`Device::open`] registers: guest-physical `0 .. GUEST_RAM` (4 TiB,
+/// below KVM's largest slot of 2^31 - 1 pages; every guest address the cases put in a valid
+/// TCE) at user address one page up. The mock backend never touches the user memory, so it
+/// need not be mapped.
+pub const GUEST_RAM: u64 = 1 << 42;
 
 impl Device {
     /// Opens a context whose guest memory covers `0 .. GUEST_RAM`, as a VMM registers its RAM
@@ -87,8 +88,7 @@ impl Device {
             guest_phys_addr: 0,
             memory_size: GUEST_RAM,
             userspace_addr: page,
-        })
-        .or_else(|e| if e == Errno::NOTTY { Ok(0) } else { Err(e) })?; // TEMP: before-run
+        })?;
         Ok(dev)
     }
 
@@ -266,6 +266,20 @@ impl Table {
 
     pub fn stuff(&self, entry: u64, tce: u64, npages: u64) -> Result<()> {
         self.stuff_ioba(self.ioba(entry), tce, npages)
+    }
+
+    /// Sets `n` TCEs from `entry` on to `tce`, a valid TCE `H_STUFF_TCE` refuses: through
+    /// `H_PUT_TCE_INDIRECT`, 512 at a time.
+    pub fn fill(&self, entry: u64, tce: u64, n: u64) -> Result<()> {
+        let mut list = TceList::new();
+        list.0.fill(tce);
+        let mut at = entry;
+        while at < entry + n {
+            let k = (entry + n - at).min(512);
+            self.put_indirect_raw(self.ioba(at), list.0.as_ptr() as u64, k)?;
+            at += k;
+        }
+        Ok(())
     }
 
     /// `KTR_PUT_TCE_INDIRECT` from a 4 KiB-aligned list, as the hcall takes it.

@@ -200,7 +200,7 @@ pub fn updates_reach_every_group() -> CaseResult {
     let mut tces = BTreeMap::new();
     t.put(10, 0x10_0000 | RW)?;
     tces.insert(10, 0x10_0000 | RW);
-    t.stuff(100, 0x20_0000 | 1, 3)?;
+    t.fill(100, 0x20_0000 | 1, 3)?;
     for e in 100..103 {
         tces.insert(e, 0x20_0000 | 1);
     }
@@ -380,7 +380,7 @@ pub fn seed_window_replay() -> CaseResult {
     for i in 0..16384u64 {
         tces.insert((1 << 24) + i, (base + (i << 16)) | RW);
     }
-    t.stuff(1 << 24, base | RW, 1)?;
+    t.fill(1 << 24, base | RW, 1)?;
     for (&e, &tce) in tces.iter().skip(1) {
         t.put(e, tce)?;
     }

@@ -105,8 +105,8 @@ pub fn ioctl_encoding() -> CaseResult {
     Ok(())
 }
 
-/// `KVM_SET_USER_MEMORY_REGION`: with the real IOMMU backend (powerpc) it checks and records
-/// memory slots like KVM; without it (elsewhere) it is unknown.
+/// `KVM_SET_USER_MEMORY_REGION` checks and records memory slots like KVM, on every
+/// architecture (valid TCEs must point into them); `KVM_CAP_NR_MEMSLOTS` says how many.
 pub fn memory_regions() -> CaseResult {
     let dev = Device::open_bare()?;
     let page = rustix::param::page_size() as u64;
@@ -117,19 +117,14 @@ pub fn memory_regions() -> CaseResult {
         memory_size: size,
         userspace_addr: ua,
     };
-    if !cfg!(target_arch = "powerpc64") {
-        ensure_eq!(
-            dev.set_memory_region(region(0, 0, page, page)),
-            Err(Errno::NOTTY)
-        );
-        return Ok(());
-    }
+    ensure_eq!(dev.check_extension(10), Ok(512));
     dev.set_memory_region(region(0, 0, 16 * page, 1 << 40))?;
     let mut flagged = region(1, 16 * page, page, 0);
     flagged.flags = 1;
     for (bad, errno) in [
         (flagged, Errno::INVAL),
-        (region(32, 16 * page, page, 0), Errno::INVAL),
+        (region(512, 16 * page, page, 0), Errno::INVAL),
+        (region(5, 0, 0, 0), Errno::INVAL),
         (region(1, 16 * page + 1, page, 0), Errno::INVAL),
         (region(1, 16 * page, page / 2, 0), Errno::INVAL),
         (region(1, 16 * page, page, 3), Errno::INVAL),

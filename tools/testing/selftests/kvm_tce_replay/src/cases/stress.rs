@@ -16,7 +16,7 @@ pub fn concurrent_puts_during_attach() -> CaseResult {
     let size = 1u64 << 18;
     let t = Arc::new(dev.create_table(1, 16, size)?);
     // Populate every entry so the replay is long.
-    t.stuff(0, 0x1_0000 | 1, size)?;
+    t.fill(0, 0x1_0000 | 1, size)?;
     let g = dev.create_group_for(&t, 12)?;
     let stop = Arc::new(AtomicBool::new(false));
     let puts = Arc::new(AtomicU64::new(0));
@@ -93,7 +93,7 @@ pub fn close_in_every_order() -> CaseResult {
             let dev = Device::open()?;
             dev.enable_replay()?;
             let t = dev.create_table(1, 16, 1 << 16)?;
-            t.stuff(0, 0x1_0000 | RW, 5000)?;
+            t.fill(0, 0x1_0000 | RW, 5000)?;
             let g = dev.create_group_for(&t, 12)?;
             if attach {
                 dev.attach(&t, &g)?;

@@ -326,7 +326,20 @@ pub fn real_vfio_group() -> CaseResult {
     let (src, dst, late) = (0x10000u64, 0x20000u64, 0x30000u64);
     table.put_ioba(start + src, gpa | TCE_READ)?;
     table.put_ioba(start + dst, (gpa + page) | TCE_WRITE)?;
-    // A TCE outside every slot: the replay fails with EFAULT and the group ends detached.
+    // A TCE outside every slot is refused, as KVM's H_PUT_TCE does.
+    ensure_eq!(
+        table.put_ioba(start + 0x40000, (gpa + 8 * page) | TCE_READ),
+        Err(Errno::FAULT)
+    );
+    // A TCE in a slot whose memory is not preregistered is taken while no group is attached;
+    // the replay then fails with EFAULT and the group ends detached.
+    dev.set_memory_region(KvmUserspaceMemoryRegion {
+        slot: 1,
+        flags: 0,
+        guest_phys_addr: gpa + 4 * page,
+        memory_size: page,
+        userspace_addr: ua + 4 * page,
+    })?;
     table.put_ioba(start + 0x40000, (gpa + 4 * page) | TCE_READ)?;
     dev.enable_replay()?;
     ensure_eq!(attach_vfio(&dev, &table, &group, true), Err(Errno::FAULT));

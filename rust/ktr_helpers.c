@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Inline kernel functions the module needs and Rust's bindings lack: the fatal-signal test of
+ * long loops, access_ok() of a memory slot's user range, the RLIMIT_MEMLOCK charge of TCE pages
+ * and the page lock a ->page_mkwrite() handler returns.
+ */
+#include <linux/capability.h>
+#include <linux/mm.h>
+#include <linux/mm_types.h>
+#include <linux/pagemap.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#include "ktr_helpers.h"
+
+bool ktr_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+bool ktr_access_ok(u64 ua, u64 size)
+{
+	return ua == untagged_addr(ua) &&
+	       access_ok((void __user *)(unsigned long)ua, (unsigned long)size);
+}
+
+/*
+ * Charges @pages pages to @mm's pinned_vm against the caller's RLIMIT_MEMLOCK, as RDMA's
+ * ib_umem_get() and iommufd do: atomically, without mmap_lock, so that it can be called under
+ * the table lock and from the fault handler (account_locked_vm() takes mmap_lock for writing,
+ * which the fault path holds for reading). CAP_IPC_LOCK bypasses the limit, as for mlock().
+ */
+int ktr_charge_memlock(struct mm_struct *mm, unsigned long pages)
+{
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+
+	if (atomic64_add_return(pages, &mm->pinned_vm) > limit && !capable(CAP_IPC_LOCK)) {
+		atomic64_sub(pages, &mm->pinned_vm);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void ktr_uncharge_memlock(struct mm_struct *mm, unsigned long pages)
+{
+	atomic64_sub(pages, &mm->pinned_vm);
+}
+
+/* Locks the page of a write fault, as ->page_mkwrite() returns it for a page not in a file. */
+unsigned int ktr_lock_fault_page(struct vm_fault *vmf)
+{
+	lock_page(vmf->page);
+	return VM_FAULT_LOCKED;
+}

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Inline kernel functions the module needs and Rust's bindings lack, called from rust/shim.rs. */
+#ifndef KTR_HELPERS_H
+#define KTR_HELPERS_H
+
+#include <linux/types.h>
+
+struct mm_struct;
+struct vm_fault;
+
+bool ktr_fatal_signal_pending(void);
+bool ktr_access_ok(u64 ua, u64 size);
+int ktr_charge_memlock(struct mm_struct *mm, unsigned long pages);
+void ktr_uncharge_memlock(struct mm_struct *mm, unsigned long pages);
+unsigned int ktr_lock_fault_page(struct vm_fault *vmf);
+
+#endif
