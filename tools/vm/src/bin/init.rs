@@ -89,6 +89,8 @@ fn main() {
         rustix::param::page_size()
     );
     let (mode, args) = command_line();
+    // What boot left behind is not ours: forget it before the module runs.
+    kmemleak("clear");
     let loaded = load_module();
     if loaded != Loaded::No {
         let status = Command::new(HARNESS).arg(&mode).args(&args).status();
@@ -99,15 +101,44 @@ fn main() {
         }
         let taint = std::fs::read_to_string("/proc/sys/kernel/tainted").unwrap_or_default();
         println!("KTR: tainted {}", taint.trim());
+        leak_scan("after the harness");
         if loaded == Loaded::Module {
             match delete_module(MODULE_NAME, libc_o_nonblock()) {
                 Ok(()) => println!("KTR: rmmod ok"),
                 Err(e) => println!("KTR: rmmod failed: {e}"),
             }
+            leak_scan("after rmmod");
         }
     }
     rustix::fs::sync();
     let _ = reboot(RebootCommand::PowerOff);
+}
+
+/// kmemleak's control file (a debug kernel; absent elsewhere).
+const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
+
+/// Writes `command` to kmemleak's control file; false without kmemleak.
+fn kmemleak(command: &str) -> bool {
+    std::fs::write(KMEMLEAK, command).is_ok()
+}
+
+/// Scans for leaks (kmemleak reports objects unreferenced for at least 5 s, so it waits that
+/// long first) and prints every report: the log checker fails the run on any.
+fn leak_scan(when: &str) {
+    if !std::path::Path::new(KMEMLEAK).exists() {
+        return;
+    }
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    if !kmemleak("scan") {
+        println!("KTR: kmemleak: scan {when} failed");
+        return;
+    }
+    let report = std::fs::read_to_string(KMEMLEAK).unwrap_or_default();
+    for line in report.lines() {
+        println!("KTR: kmemleak: {line}");
+    }
+    let leaks = report.matches("unreferenced object").count();
+    println!("KTR: kmemleak: {leaks} leaks {when}");
 }
 
 /// delete_module's O_NONBLOCK: fail at once with EBUSY rather than wait for users to go.
