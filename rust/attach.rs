@@ -9,7 +9,7 @@
 
 use crate::{
     device::Context,
-    iommu::{Attached, IommuBackend},
+    iommu::{self, Attached, IommuBackend},
     replay::{replay, Walk},
     table::Table,
 };
@@ -30,6 +30,7 @@ fn check_context(ctx: &Context, table: &Table) -> Result {
 fn detach_locked(table: &Table, group: &dyn IommuBackend, binding: &mut Option<Attached>) {
     table.unpublish(group);
     *binding = None;
+    iommu::unregister(group);
     group.clear(table);
 }
 
@@ -44,8 +45,9 @@ pub(crate) fn attach(
     if !group.geometry().compatible(table.window()) {
         return Err(EINVAL);
     }
-    // A real group is looked up anew by each ioctl: the attached one is the group.
-    let group = table.attached(group.id()).unwrap_or(group);
+    // A real group is looked up anew by each ioctl: if its hardware table is attached, to this
+    // table or another, that attachment is the group.
+    let group = iommu::attached(&*group).unwrap_or(group);
     let mut binding = group.binding().state.lock();
     match &mut *binding {
         // Attaching again takes a reference and replays nothing.
@@ -53,11 +55,16 @@ pub(crate) fn attach(
             a.refs = a.refs.checked_add(1).ok_or(EOVERFLOW)?;
             return Ok(());
         }
+        // One TCE table per hardware table.
         Some(_) => return Err(EBUSY),
         None => {}
     }
+    iommu::register(&group)?;
     // Publish first: from here on every update reaches the group too.
-    table.publish(group.clone())?;
+    if let Err(e) = table.publish(group.clone()) {
+        iommu::unregister(&*group);
+        return Err(e);
+    }
     *binding = Some(Attached {
         table: table.id(),
         refs: 1,

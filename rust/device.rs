@@ -175,18 +175,40 @@ impl Context {
         Ok(0)
     }
 
-    /// The mock group behind `fd`, `None` if `fd` is another file.
+    /// The hardware table of the mock group behind `fd` for `table` (`None` if `fd` is another
+    /// file): for an attach, the first that can hold the window (EINVAL if none can); for a
+    /// detach, the one attached to `table` (else the first, which detach finds not attached).
     #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-    fn mock_group(fd: i32) -> Result<Option<Arc<dyn IommuBackend>>> {
-        match shim::from_fd::<MockGroup>(fd) {
-            Ok(group) => Ok(Some(group)),
-            Err(e) if e == EINVAL => Ok(None),
-            Err(e) => Err(e),
+    fn mock_group(
+        fd: i32,
+        table: &Table,
+        is_attach: bool,
+    ) -> Result<Option<Arc<dyn IommuBackend>>> {
+        let group = match shim::from_fd::<MockGroup>(fd) {
+            Ok(group) => group,
+            Err(e) if e == EINVAL => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if is_attach {
+            let hw: Arc<dyn IommuBackend> = group.table_for(table.window())?;
+            return Ok(Some(hw));
         }
+        let tables = group.tables()?;
+        let hw: Arc<dyn IommuBackend> = tables
+            .iter()
+            .find(|t| table.attached(t.id()).is_some())
+            .or(tables.first())
+            .cloned()
+            .ok_or(EINVAL)?;
+        Ok(Some(hw))
     }
 
     #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
-    fn mock_group(_fd: i32) -> Result<Option<Arc<dyn IommuBackend>>> {
+    fn mock_group(
+        _fd: i32,
+        _table: &Table,
+        _is_attach: bool,
+    ) -> Result<Option<Arc<dyn IommuBackend>>> {
         Ok(None)
     }
 
@@ -219,8 +241,13 @@ impl Context {
 
     /// The IOMMU group behind `fd` for `table`: a mock group or a VFIO group. EBADF if `fd` is
     /// not open, EINVAL if it is no group (or, for a VFIO group, has no table for the window).
-    fn group(this: ArcBorrow<'_, Self>, fd: i32, table: &Table) -> Result<Arc<dyn IommuBackend>> {
-        match Self::mock_group(fd)? {
+    fn group(
+        this: ArcBorrow<'_, Self>,
+        fd: i32,
+        table: &Table,
+        is_attach: bool,
+    ) -> Result<Arc<dyn IommuBackend>> {
+        match Self::mock_group(fd, table, is_attach)? {
             Some(group) => Ok(group),
             None => Self::vfio_group(this, fd, table)?.ok_or(EINVAL),
         }
@@ -233,7 +260,7 @@ impl Context {
         }
         let walk = Walk::from_flags(req.flags)?;
         let table = shim::from_fd::<Table>(req.tablefd)?;
-        let group = Self::group(this, req.groupfd, &table)?;
+        let group = Self::group(this, req.groupfd, &table, is_attach)?;
         if is_attach {
             attach(&this, &table, group, walk)?;
         } else {

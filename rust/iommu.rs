@@ -6,7 +6,11 @@
 
 use crate::{hwmap::HwGeometry, table::Table, window::Window};
 use core::ops::Range;
-use kernel::{new_mutex, prelude::*, sync::Mutex};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{global_lock, Arc, Mutex},
+};
 
 /// A hardware TCE table behind an IOMMU group: the mock one (tests) or a real `iommu_table`.
 pub(crate) trait IommuBackend: Send + Sync {
@@ -66,6 +70,42 @@ impl Binding {
     }
 }
 
+global_lock! {
+    // SAFETY: initialised by `init` in the module's init, before any group can attach.
+    unsafe(uninit) static ATTACHED: Mutex<KVec<Arc<dyn IommuBackend>>> = KVec::new();
+}
+
+/// Initialises the registry of attached hardware tables; called once, from the module's init.
+pub(crate) fn init() {
+    // SAFETY: called once, before any other use of `ATTACHED`.
+    unsafe { ATTACHED.init() };
+}
+
+/// The backend through which `group`'s hardware table is attached, if it is: a VFIO group is
+/// looked up anew by every ioctl, but its hardware table has one attachment state, as KVM's
+/// `stit` entries belong to the `iommu_table`.
+pub(crate) fn attached(group: &dyn IommuBackend) -> Option<Arc<dyn IommuBackend>> {
+    ATTACHED.lock().iter().find(|g| g.id() == group.id()).cloned()
+}
+
+/// Records that `group` is now attached (its binding went from none to some, under the binding
+/// lock): EBUSY if another backend of the same hardware table got there first.
+pub(crate) fn register(group: &Arc<dyn IommuBackend>) -> Result {
+    let mut attached = ATTACHED.lock();
+    if attached.iter().any(|g| g.id() == group.id()) {
+        return Err(EBUSY);
+    }
+    attached.push(group.clone(), GFP_KERNEL_ACCOUNT)?;
+    Ok(())
+}
+
+/// Forgets `group`'s attachment (its binding went back to none, under the binding lock).
+pub(crate) fn unregister(group: &dyn IommuBackend) {
+    ATTACHED
+        .lock()
+        .retain(|g| !core::ptr::addr_eq(&**g, group));
+}
+
 /// Writes window entry `entry` holding `tce` into `group`: a valid TCE is split into hardware
 /// subpages, an empty one clears them (`kvmppc_tce_iommu_map` / `_unmap`). Returns the number
 /// of hardware entries written.
@@ -106,6 +146,7 @@ pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
     let mut state = group.binding().state.lock();
     if state.as_ref().is_some_and(|a| a.table == table.id()) {
         *state = None;
+        unregister(group);
         group.clear(table);
     }
 }

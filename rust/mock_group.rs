@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The mock IOMMU group, the designated test backend (the pattern of iommufd's mock domain): a
-//! hardware TCE table of its own geometry, multi-level and lazily allocated like powernv's
+//! The mock IOMMU group, the designated test backend (the pattern of iommufd's mock domain): up
+//! to two hardware TCE tables (a PE's default 32-bit window and its DDW), each of its own
+//! geometry, multi-level and lazily allocated like powernv's
 //! (arch/powerpc/platforms/powernv/pci-ioda-tce.c), with counters and allocation-failure
-//! injection, behind a group fd.
+//! injection, behind a group fd. Each hardware table is a backend of its own, attached to at
+//! most one TCE table, as KVM ties its `stit` entries to the `iommu_table`.
 
 use crate::{
     accounting::{self, Accounted},
@@ -158,9 +160,9 @@ fn lookup(mut node: Option<&Node>, levels: &Levels, index: u64) -> u64 {
     0
 }
 
-/// A mock IOMMU group with one hardware table.
+/// One hardware table of a mock IOMMU group.
 #[pin_data]
-pub(crate) struct MockGroup {
+pub(crate) struct MockTable {
     geo: HwGeometry,
     levels: Levels,
     #[pin]
@@ -170,19 +172,21 @@ pub(crate) struct MockGroup {
     _acct: Accounted,
 }
 
-static MOCK_FOPS: FileOps = FileOps::new::<MockGroup>();
-
 /// Entries copied out per hold of the hardware table's lock by `KTR_MOCK_READ`.
 const READ_BATCH: usize = 4096;
 
-impl MockGroup {
-    /// Creates a group from `KTR_CREATE_MOCK_GROUP`'s argument; its geometry is checked like a
-    /// window's, and its levels must be able to address `it_size` entries.
+/// Hardware tables of a group (`IOMMU_TABLE_GROUP_MAX_TABLES`).
+const TABLES_MAX: usize = 2;
+
+impl MockTable {
+    /// A hardware table of `KTR_CREATE_MOCK_GROUP`'s (or `KTR_MOCK_ADD_TABLE`'s) geometry,
+    /// checked like a window's; its levels must be able to address `it_size` entries.
     pub(crate) fn create(req: &KtrMockGroup) -> Result<Arc<Self>> {
         if req.flags != 0 {
             return Err(EINVAL);
         }
         Window::new(req.it_page_shift, req.it_offset, req.it_size)?;
+        // CAST: PAGE_SHIFT is at most 16.
         let levels = Levels::new(req.levels, PAGE_SHIFT as u32 - 3, req.it_size).ok_or(EINVAL)?;
         Arc::pin_init(
             pin_init!(Self {
@@ -196,15 +200,14 @@ impl MockGroup {
                 hw <- new_mutex!(HwTable {
                     root: None,
                     counters: Counters::default(),
-                }, "kvm_tce_replay::MockGroup::hw"),
+                }, "kvm_tce_replay::MockTable::hw"),
                 _acct: Accounted::new(&accounting::MOCK, size_of::<Self>()),
             }),
             GFP_KERNEL_ACCOUNT,
         )
     }
 
-    fn read(&self, arg: usize) -> Result<isize> {
-        let req: KtrMockRead = user::read(arg)?;
+    fn read(&self, req: &KtrMockRead) -> Result<isize> {
         let end = req.first.checked_add(req.count).ok_or(EINVAL)?;
         if req.count > KTR_MOCK_READ_MAX || end > self.geo.it_size {
             return Err(EINVAL);
@@ -213,6 +216,7 @@ impl MockGroup {
         let mut batch = KVec::with_capacity(READ_BATCH, GFP_KERNEL_ACCOUNT)?;
         let mut index = req.first;
         while index < end {
+            // CAST: READ_BATCH is 4096.
             let batch_end = end.min(index + READ_BATCH as u64);
             batch.clear();
             {
@@ -241,11 +245,75 @@ impl MockGroup {
             entries_valid: c.valid,
             pages_allocated: c.pages,
             attached,
+            table: 0,
         }
     }
 }
 
-impl IommuBackend for MockGroup {
+/// A mock IOMMU group: one hardware table, and a second once added.
+#[pin_data]
+pub(crate) struct MockGroup {
+    #[pin]
+    tables: Mutex<KVec<Arc<MockTable>>>,
+}
+
+static MOCK_FOPS: FileOps = FileOps::new::<MockGroup>();
+
+impl MockGroup {
+    /// Creates a group from `KTR_CREATE_MOCK_GROUP`'s argument, with one hardware table.
+    pub(crate) fn create(req: &KtrMockGroup) -> Result<Arc<Self>> {
+        let mut tables = KVec::with_capacity(TABLES_MAX, GFP_KERNEL_ACCOUNT)?;
+        tables.push(MockTable::create(req)?, GFP_KERNEL_ACCOUNT)?;
+        Arc::pin_init(
+            pin_init!(Self {
+                tables <- new_mutex!(tables, "kvm_tce_replay::MockGroup::tables"),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// Hardware table `index`; EINVAL if the group has no such table.
+    fn table(&self, index: u64) -> Result<Arc<MockTable>> {
+        let tables = self.tables.lock();
+        let index = usize::try_from(index).map_err(|_| EINVAL)?;
+        tables.get(index).cloned().ok_or(EINVAL)
+    }
+
+    /// The hardware table an attach of window `w` takes: the first that can hold it, as
+    /// `kvm_spapr_tce_attach_iommu_group` picks it; EINVAL if none can.
+    pub(crate) fn table_for(&self, w: &Window) -> Result<Arc<MockTable>> {
+        let tables = self.tables.lock();
+        tables
+            .iter()
+            .find(|t| t.geo.compatible(w))
+            .cloned()
+            .ok_or(EINVAL)
+    }
+
+    /// The group's hardware tables.
+    pub(crate) fn tables(&self) -> Result<KVec<Arc<MockTable>>> {
+        let tables = self.tables.lock();
+        let mut out = KVec::with_capacity(tables.len(), GFP_KERNEL_ACCOUNT)?;
+        for t in tables.iter() {
+            out.push(t.clone(), GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(out)
+    }
+
+    /// `KTR_MOCK_ADD_TABLE`: a second hardware table; EBUSY if the group has two.
+    fn add_table(&self, req: &KtrMockGroup) -> Result<isize> {
+        let table = MockTable::create(req)?;
+        let mut tables = self.tables.lock();
+        if tables.len() >= TABLES_MAX {
+            return Err(EBUSY);
+        }
+        tables.push(table, GFP_KERNEL_ACCOUNT)?;
+        // CAST: at most TABLES_MAX - 1.
+        Ok(tables.len() as isize - 1)
+    }
+}
+
+impl IommuBackend for MockTable {
     fn geometry(&self) -> HwGeometry {
         self.geo
     }
@@ -296,16 +364,23 @@ impl AnonFile for MockGroup {
 
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
-            KTR_MOCK_READ => this.read(arg),
+            KTR_MOCK_READ => {
+                let req: KtrMockRead = user::read(arg)?;
+                this.table(req.table)?.read(&req)
+            }
             KTR_MOCK_STATS => {
-                user::write(arg, &this.stats())?;
+                let req: KtrMockStats = user::read(arg)?;
+                let mut stats = this.table(req.table)?.stats();
+                stats.table = req.table;
+                user::write(arg, &stats)?;
                 Ok(0)
             }
             KTR_MOCK_FAIL_ALLOC => {
                 let n: u64 = user::read(arg)?;
-                this.hw.lock().counters.fail_in = n;
+                this.table(0)?.hw.lock().counters.fail_in = n;
                 Ok(0)
             }
+            KTR_MOCK_ADD_TABLE => this.add_table(&user::read(arg)?),
             _ => Err(ENOTTY),
         }
     }

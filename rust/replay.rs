@@ -254,7 +254,7 @@ mod tests {
     use crate::{
         device::{Context, LiobnClaim},
         hwmap::HwGeometry,
-        mock_group::MockGroup,
+        mock_group::MockTable,
         uapi::KtrMockGroup,
         window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
     };
@@ -288,8 +288,8 @@ mod tests {
     }
 
     /// A mock group of 4 KiB pages covering the table's window.
-    fn group(table: &Table) -> Result<Arc<MockGroup>> {
-        MockGroup::create(&KtrMockGroup {
+    fn group(table: &Table) -> Result<Arc<MockTable>> {
+        MockTable::create(&KtrMockGroup {
             it_page_shift: 12,
             // 2^28 entries: four levels of 4 KiB pages (three with 64 KiB pages).
             levels: 4,

@@ -249,6 +249,8 @@ pub(crate) struct KtrMockRead {
     pub count: u64,
     /// User pointer to `count` u64s.
     pub entries: u64,
+    /// Which hardware table of the group: 0, or 1 once added (`KTR_MOCK_ADD_TABLE`).
+    pub table: u64,
 }
 
 /// Counters of a mock IOMMU group.
@@ -265,6 +267,8 @@ pub(crate) struct KtrMockStats {
     pub pages_allocated: u64,
     /// 1 while attached to a table.
     pub attached: u64,
+    /// In: which hardware table of the group (0 or 1).
+    pub table: u64,
 }
 
 /// Module-wide memory accounting.
@@ -320,12 +324,15 @@ pub(crate) const KTR_GET_POPULATED: u32 = iowr::<KtrPopulated>(KTR_IO, 0x14);
 /// Table fd: statistics.
 pub(crate) const KTR_TABLE_STATS: u32 = ior::<KtrTableStats>(KTR_IO, 0x15);
 
-/// Group fd: reads hardware entries.
+/// Group fd: reads hardware entries of one of its tables.
 pub(crate) const KTR_MOCK_READ: u32 = iow::<KtrMockRead>(KTR_IO, 0x20);
-/// Group fd: counters.
-pub(crate) const KTR_MOCK_STATS: u32 = ior::<KtrMockStats>(KTR_IO, 0x21);
-/// Group fd: the next `n`-th hardware page allocation fails (0: never), for failure tests.
+/// Group fd: counters of one of its tables.
+pub(crate) const KTR_MOCK_STATS: u32 = iowr::<KtrMockStats>(KTR_IO, 0x21);
+/// Group fd: the next `n`-th page allocation of its first hardware table fails (0: never).
 pub(crate) const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
+/// Group fd: adds a second hardware table (window) of the given geometry, as a DDW is created
+/// beside the default 32-bit window; returns its index (1).
+pub(crate) const KTR_MOCK_ADD_TABLE: u32 = iow::<KtrMockGroup>(KTR_IO, 0x23);
 
 const _: () = {
     assert!(size_of::<KvmEnableCap>() == 104);
@@ -335,4 +342,6 @@ const _: () = {
     assert!(size_of::<KtrPopulated>() == 32);
     assert!(size_of::<KtrTableStats>() == 88);
     assert!(size_of::<KtrMockGroup>() == 32);
+    assert!(size_of::<KtrMockRead>() == 32);
+    assert!(size_of::<KtrMockStats>() == 48);
 };

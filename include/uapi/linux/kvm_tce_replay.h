@@ -100,6 +100,7 @@ struct ktr_mock_read {
 	__u64 first;
 	__u64 count;		/* <= KTR_MOCK_READ_MAX */
 	__u64 entries;		/* user pointer to count __u64s */
+	__u64 table;		/* hardware table of the group: 0, or 1 once added */
 };
 
 struct ktr_mock_stats {
@@ -108,6 +109,7 @@ struct ktr_mock_stats {
 	__u64 entries_valid;
 	__u64 pages_allocated;
 	__u64 attached;
+	__u64 table;		/* in: hardware table of the group */
 };
 
 struct ktr_mem_stats {
@@ -132,7 +134,8 @@ struct ktr_mem_stats {
 
 /* Mock IOMMU group fd (returned by KTR_CREATE_MOCK_GROUP). */
 #define KTR_MOCK_READ		_IOW(KTR_IO, 0x20, struct ktr_mock_read)
-#define KTR_MOCK_STATS		_IOR(KTR_IO, 0x21, struct ktr_mock_stats)
+#define KTR_MOCK_STATS		_IOWR(KTR_IO, 0x21, struct ktr_mock_stats)
 #define KTR_MOCK_FAIL_ALLOC	_IOW(KTR_IO, 0x22, __u64)
+#define KTR_MOCK_ADD_TABLE	_IOW(KTR_IO, 0x23, struct ktr_mock_group)
 
 #endif /* _UAPI_LINUX_KVM_TCE_REPLAY_H */

@@ -328,34 +328,59 @@ impl TceList {
 pub struct Group(pub OwnedFd);
 
 impl Group {
-    /// Hardware entries `first .. first + count`, in one `KTR_MOCK_READ`.
-    pub fn read_raw(&self, first: u64, count: u64) -> Result<Vec<u64>> {
+    /// Entries `first .. first + count` of hardware table `table`, in one `KTR_MOCK_READ`.
+    pub fn read_table_raw(&self, table: u64, first: u64, count: u64) -> Result<Vec<u64>> {
         let mut out = vec![0u64; count as usize];
         let mut req = KtrMockRead {
             first,
             count,
             entries: out.as_mut_ptr() as u64,
+            table,
         };
         ioctl_ref(self.0.as_fd(), KTR_MOCK_READ, &mut req)?;
         Ok(out)
     }
 
-    /// Hardware entries `first .. first + count`, in as many reads as needed.
-    pub fn read(&self, first: u64, count: u64) -> Result<Vec<u64>> {
+    /// Entries `first .. first + count` of the first hardware table, in one `KTR_MOCK_READ`.
+    pub fn read_raw(&self, first: u64, count: u64) -> Result<Vec<u64>> {
+        self.read_table_raw(0, first, count)
+    }
+
+    /// Entries `first .. first + count` of hardware table `table`, in as many reads as needed.
+    pub fn read_table(&self, table: u64, first: u64, count: u64) -> Result<Vec<u64>> {
         let mut out = Vec::with_capacity(count as usize);
         let mut at = first;
         while at < first + count {
             let n = (first + count - at).min(KTR_MOCK_READ_MAX);
-            out.extend(self.read_raw(at, n)?);
+            out.extend(self.read_table_raw(table, at, n)?);
             at += n;
         }
         Ok(out)
     }
 
-    pub fn stats(&self) -> Result<KtrMockStats> {
-        let mut s = KtrMockStats::default();
+    /// Entries `first .. first + count` of the first hardware table.
+    pub fn read(&self, first: u64, count: u64) -> Result<Vec<u64>> {
+        self.read_table(0, first, count)
+    }
+
+    /// Counters of hardware table `table`.
+    pub fn stats_table(&self, table: u64) -> Result<KtrMockStats> {
+        let mut s = KtrMockStats {
+            table,
+            ..KtrMockStats::default()
+        };
         ioctl_ref(self.0.as_fd(), KTR_MOCK_STATS, &mut s)?;
         Ok(s)
+    }
+
+    /// Counters of the first hardware table.
+    pub fn stats(&self) -> Result<KtrMockStats> {
+        self.stats_table(0)
+    }
+
+    /// `KTR_MOCK_ADD_TABLE`: a second hardware table; returns its index.
+    pub fn add_table(&self, mut req: KtrMockGroup) -> Result<i32> {
+        ioctl_ref(self.0.as_fd(), KTR_MOCK_ADD_TABLE, &mut req)
     }
 
     /// The `n`-th next hardware page allocation fails (0: none).

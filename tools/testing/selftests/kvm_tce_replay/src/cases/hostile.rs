@@ -7,7 +7,7 @@
 //! poison TCEs, and a VMM that only reads its mapping of the table.
 
 use crate::cases::attach::check_group;
-use crate::ktr::{mock_levels, Device, Group, Mapping, GUEST_RAM};
+use crate::ktr::{covering, mock_levels, Device, Group, Mapping, GUEST_RAM};
 use crate::uapi::*;
 use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
 use rustix::io::Errno;
@@ -415,5 +415,79 @@ pub fn read_mapping_keeps_population() -> CaseResult {
         (s.last_pages_walked, s.last_entries_visited),
         (3, epp + 6)
     );
+    Ok(())
+}
+
+/// Defect 6: a group has up to two hardware tables (the default 32-bit window and a DDW), each
+/// attached to its own TCE table with its own replay, and a hardware table takes one TCE table:
+/// another one is refused (EBUSY).
+pub fn two_windows_two_tables() -> CaseResult {
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    // The 32-bit window: 4 KiB pages from bus address 0 (2 GiB).
+    let small = dev.create_table(1, 12, 1 << 19)?;
+    // The DDW: 64 KiB pages from bus address 1 TiB.
+    let ddw = dev.create_table_raw(KvmCreateSpaprTce64 {
+        liobn: 2,
+        page_shift: 16,
+        flags: 0,
+        offset: 1 << 24,
+        size: 1 << 16,
+    })?;
+    let g = dev.create_group_for(&small, 12)?;
+    let hw = covering(&ddw.window(), 16);
+    let second = KtrMockGroup {
+        it_page_shift: 16,
+        levels: mock_levels(hw.it_size),
+        it_offset: hw.it_offset,
+        it_size: hw.it_size,
+        flags: 0,
+    };
+    ensure_eq!(g.add_table(second), Ok(1));
+    ensure_eq!(g.add_table(second), Err(Errno::BUSY));
+    let tces = [
+        BTreeMap::from([(5u64, 0x5000 | RW), (1 << 18, 0x7000_0000 | 1)]),
+        BTreeMap::from([(0u64, 0x10_0000 | RW), (100, 0x20_0000 | 2)]),
+    ];
+    for (t, map) in [&small, &ddw].into_iter().zip(&tces) {
+        for (&e, &tce) in map {
+            t.put(e, tce)?;
+        }
+    }
+    // Each attach picks the hardware table that can hold its window, and replays into it.
+    dev.attach(&small, &g)?;
+    dev.attach(&ddw, &g)?;
+    let check = |tces: &[BTreeMap<u64, u64>; 2]| -> CaseResult {
+        for (i, map) in tces.iter().enumerate() {
+            for (&e, &tce) in map {
+                // One hardware entry per TCE: both tables have the page size of their window.
+                ensure_eq!(g.read_table(i as u64, e, 1)?, vec![tce]);
+            }
+            ensure_eq!(g.stats_table(i as u64)?.entries_valid, map.len() as u64);
+        }
+        Ok(())
+    };
+    check(&tces)?;
+    ensure_eq!(
+        (
+            small.stats()?.last_tces_replayed,
+            ddw.stats()?.last_tces_replayed
+        ),
+        (2, 2)
+    );
+    // An update reaches the hardware table of its own window only.
+    small.put(6, 0x6000 | RW)?;
+    let mut now = tces.clone();
+    now[0].insert(6, 0x6000 | RW);
+    check(&now)?;
+    // A third TCE table of the small window's geometry: that hardware table is taken.
+    let other = dev.create_table(3, 12, 1 << 19)?;
+    ensure_eq!(dev.attach(&other, &g), Err(Errno::BUSY));
+    ensure_eq!(dev.detach(&other, &g), Err(Errno::NOENT));
+    // Detaching the DDW clears its hardware table only.
+    dev.detach(&ddw, &g)?;
+    ensure_eq!(g.stats_table(1)?.entries_valid, 0);
+    ensure_eq!(g.stats_table(0)?.entries_valid, 3);
+    ensure_eq!(g.stats_table(2).err(), Some(Errno::INVAL));
     Ok(())
 }

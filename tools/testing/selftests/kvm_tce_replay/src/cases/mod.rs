@@ -77,6 +77,7 @@ pub const ALL: &[Case] = &[
         "read_mapping_keeps_population",
         hostile::read_mapping_keeps_population,
     ),
+    ("two_windows_two_tables", hostile::two_windows_two_tables),
     ("model_check", model::model_check),
     (
         "concurrent_puts_during_attach",

@@ -349,6 +349,17 @@ pub fn real_vfio_group() -> CaseResult {
     step("attach", attach_vfio(&dev, &table, &group, true))?;
     let st = table.stats()?;
     ensure_eq!((st.last_tces_replayed, st.last_hw_entries_written), (2, 2));
+    // The hardware table takes one TCE table: another of the same window is refused.
+    let second = dev.create_table_raw(KvmCreateSpaprTce64 {
+        liobn: 0x8000_0001,
+        page_shift: 12,
+        flags: 0,
+        offset: start >> 12,
+        size: size >> 12,
+    })?;
+    ensure_eq!(attach_vfio(&dev, &second, &group, true), Err(Errno::BUSY));
+    ensure_eq!(attach_vfio(&dev, &second, &group, false), Err(Errno::NOENT));
+    drop(second);
 
     // The device's DMA goes through the replayed TCEs: memory -> device -> memory.
     let edu = step("open the device", Edu::open(group.as_fd(), &name))?;
