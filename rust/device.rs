@@ -5,7 +5,7 @@
 //! IOMMU groups, and attaches groups to tables.
 
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-use crate::mock_group::MockGroup;
+use crate::{mock_group::MockGroup, uapi_test::*};
 #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
 use crate::spapr_group::SpaprGroup;
 use crate::{
@@ -160,11 +160,6 @@ impl Context {
         shim::install_fd(MockGroup::create(&req)?)
     }
 
-    #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
-    fn create_mock_group(_arg: usize) -> Result<isize> {
-        Err(ENOTTY)
-    }
-
     /// The guest memory of the context.
     pub(crate) fn guest(&self) -> &GuestMemory {
         &self.guest
@@ -294,6 +289,7 @@ impl MiscDevice for Context {
             KVM_CHECK_EXTENSION => Ok(Self::check_extension(arg)),
             KVM_ENABLE_CAP => me.enable_cap(arg),
             KVM_CREATE_SPAPR_TCE_64 => Self::create_table(me, arg),
+            #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
             KTR_CREATE_MOCK_GROUP => Self::create_mock_group(arg),
             KVM_SET_USER_MEMORY_REGION => me.set_memory_region(arg),
             KTR_ATTACH => Self::attach_or_detach(me, arg, true),

@@ -7,6 +7,7 @@
 use crate::window::{Window, TCE_PERM_MASK};
 
 /// Most levels of a hardware table (powernv allows 5).
+#[allow(dead_code, reason = "used by the mock backend, absent in production")]
 pub(crate) const LEVELS_MAX: u32 = 5;
 
 /// Geometry of a hardware TCE table (`struct iommu_table`: it_page_shift, it_offset, it_size).
@@ -84,11 +85,13 @@ impl HwGeometry {
 ///
 /// `1 <= levels <= LEVELS_MAX` and `levels * bits <= 64`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code, reason = "used by the mock backend, absent in production")]
 pub(crate) struct Levels {
     levels: u32,
     bits: u32,
 }
 
+#[allow(dead_code, reason = "used by the mock backend, absent in production")]
 impl Levels {
     /// A table of `levels` levels of `1 << bits` slots each, able to hold `it_size` entries;
     /// `None` if the levels are out of range or cannot hold `it_size` entries.

@@ -37,6 +37,8 @@ mod table;
     allow(dead_code)
 )]
 mod uapi;
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+mod uapi_test;
 mod user;
 mod window;
 

@@ -13,7 +13,7 @@ use crate::{
     iommu::{Binding, IommuBackend},
     shim::{AnonFile, FileOps},
     table::Table,
-    uapi::*,
+    uapi_test::*,
     user,
     window::Window,
 };

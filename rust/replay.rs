@@ -17,7 +17,6 @@ use crate::{
     shim,
     stats::ReplayStats,
     table::{Table, GEO},
-    uapi::KTR_ATTACH_WALK_POPULATED,
     window::{tce_is_valid, TCE_PERM_MASK},
 };
 use kernel::{
@@ -45,12 +44,12 @@ impl Walk {
     /// The strategy named by `KTR_ATTACH`'s flags: the normal walk (0), or, in the test
     /// configuration (the mock backend built and enabled), one of the benchmarks' baselines.
     pub(crate) fn from_flags(flags: u32) -> Result<Self> {
-        if flags == KTR_ATTACH_WALK_POPULATED {
+        if flags == 0 {
             return Ok(Self::Populated);
         }
         #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
         if crate::module_parameters::mock.value() {
-            use crate::uapi::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_SLOTS};
+            use crate::uapi_test::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_SLOTS};
             match flags {
                 KTR_ATTACH_WALK_SLOTS => return Ok(Self::Slots),
                 KTR_ATTACH_WALK_ENTRIES => return Ok(Self::Entries),
@@ -255,7 +254,7 @@ mod tests {
         device::{Context, LiobnClaim},
         hwmap::HwGeometry,
         mock_group::MockTable,
-        uapi::KtrMockGroup,
+        uapi_test::KtrMockGroup,
         window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
     };
     use kernel::sync::Arc;

@@ -592,9 +592,13 @@ plain_data!(
     crate::uapi::KtrGetTce,
     crate::uapi::KtrPopulated,
     crate::uapi::KtrTableStats,
-    crate::uapi::KtrMockGroup,
     crate::uapi::KtrAttach,
-    crate::uapi::KtrMockRead,
-    crate::uapi::KtrMockStats,
     crate::uapi::KtrMemStats,
+);
+
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+plain_data!(
+    crate::uapi_test::KtrMockGroup,
+    crate::uapi_test::KtrMockRead,
+    crate::uapi_test::KtrMockStats,
 );

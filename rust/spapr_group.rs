@@ -51,16 +51,12 @@ impl SpaprGroup {
         self.ctx.guest()
     }
 
-    /// Releases the mapping reference of the user address recorded for `entry`.
-    fn release_ua(&self, entry: u64) -> Result {
-        match self.tbl.user_entry(entry, false) {
-            Some(user) if user.get() != 0 => {
-                mapped_dec(self.guest().mm(), user.get(), self.geo.it_page_shift)?;
-                user.set(0);
-                Ok(())
-            }
-            _ => Ok(()),
+    /// Releases the mapping reference of user address `ua` (a hardware entry's old mapping).
+    fn release_ua(&self, ua: u64) -> Result {
+        if ua == 0 {
+            return Ok(());
         }
+        mapped_dec(self.guest().mm(), ua, self.geo.it_page_shift)
     }
 
     /// Maps hardware entry `entry` (absolute) to guest address `gpa` with the permissions of
@@ -75,23 +71,39 @@ impl SpaprGroup {
         let old = match self.tbl.xchg(guest.mm(), entry, hpa, tce_direction(value)) {
             Ok(old) => old,
             Err(e) => {
-                mapped_dec(guest.mm(), ua, shift)?;
+                // Nothing was exchanged: give back the reference just taken.
+                let _ = mapped_dec(guest.mm(), ua, shift);
                 return Err(e);
             }
         };
-        if old.1 != DMA_NONE {
-            self.release_ua(entry)?;
-        }
+        // The new entry's reference is recorded whatever happens to the old one's.
+        let old_ua = user.get();
         user.set(ua);
+        if old.1 != DMA_NONE && self.release_ua(old_ua).is_err() {
+            // As KVM's kvmppc_tce_iommu_do_map, which ignores it: the old memory was
+            // unregistered under us, there is no reference left to give back.
+            pr_warn!("map: no preregistered memory for the old mapping of entry {entry}\n");
+        }
         Ok(old)
     }
 
     /// Clears hardware entry `entry` (absolute; `kvmppc_tce_iommu_do_unmap`); returns the old
-    /// address and direction.
+    /// address and direction. If the old mapping's reference cannot be given back, the entry is
+    /// exchanged back (as KVM does) and the error returned.
     fn unmap(&self, entry: u64) -> Result<(u64, u32)> {
-        let old = self.tbl.xchg(self.guest().mm(), entry, 0, DMA_NONE)?;
-        if old.1 != DMA_NONE {
-            self.release_ua(entry)?;
+        let mm = self.guest().mm();
+        let old = self.tbl.xchg(mm, entry, 0, DMA_NONE)?;
+        if old.1 == DMA_NONE {
+            return Ok(old);
+        }
+        let user = self.tbl.user_entry(entry, false);
+        let old_ua = user.as_ref().map_or(0, |u| u.get());
+        if let Err(e) = self.release_ua(old_ua) {
+            let _ = self.tbl.xchg(mm, entry, old.0, old.1);
+            return Err(e);
+        }
+        if let Some(user) = user {
+            user.set(0);
         }
         Ok(old)
     }

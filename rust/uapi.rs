@@ -4,7 +4,8 @@
 //! by the module and the userspace harness and mirrored by `include/uapi/linux/kvm_tce_replay.h`.
 //!
 //! The KVM-compatible part (`KVM_CHECK_EXTENSION`, `KVM_ENABLE_CAP`, `KVM_CREATE_SPAPR_TCE_64`)
-//! uses KVM's numbers and layouts; what KVM lacks uses its own ioctl type, [`KTR_IO`].
+//! uses KVM's numbers and layouts; what KVM lacks uses its own ioctl type, [`KTR_IO`]. The
+//! test-only ABI (mock groups, benchmark walks) is in `uapi_test.rs`.
 
 use core::mem::size_of;
 
@@ -34,16 +35,16 @@ mod ioc {
     }
 }
 
-const fn io(ty: u32, nr: u32) -> u32 {
+pub(crate) const fn io(ty: u32, nr: u32) -> u32 {
     ioc::ioc(ioc::NONE, ty, nr, 0)
 }
-const fn iow<T>(ty: u32, nr: u32) -> u32 {
+pub(crate) const fn iow<T>(ty: u32, nr: u32) -> u32 {
     ioc::ioc(ioc::WRITE, ty, nr, size_of::<T>())
 }
-const fn ior<T>(ty: u32, nr: u32) -> u32 {
+pub(crate) const fn ior<T>(ty: u32, nr: u32) -> u32 {
     ioc::ioc(ioc::READ, ty, nr, size_of::<T>())
 }
-const fn iowr<T>(ty: u32, nr: u32) -> u32 {
+pub(crate) const fn iowr<T>(ty: u32, nr: u32) -> u32 {
     ioc::ioc(ioc::READ | ioc::WRITE, ty, nr, size_of::<T>())
 }
 
@@ -208,22 +209,6 @@ pub(crate) struct KtrTableStats {
     pub last_tces_skipped: u64,
 }
 
-/// Creates a mock IOMMU group with its own hardware-table geometry.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrMockGroup {
-    /// log2 of the hardware IOMMU page size, 12..=34.
-    pub it_page_shift: u32,
-    /// Levels of the hardware table, 1..=5.
-    pub levels: u32,
-    /// Bus offset of the hardware table, in hardware pages.
-    pub it_offset: u64,
-    /// Hardware entries of the table.
-    pub it_size: u64,
-    /// Must be 0.
-    pub flags: u64,
-}
-
 /// Attaches (or detaches) the IOMMU group `groupfd` to the TCE table `tablefd`, like
 /// `KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE` (`struct kvm_vfio_spapr_tce` plus flags).
 #[repr(C)]
@@ -233,42 +218,10 @@ pub(crate) struct KtrAttach {
     pub groupfd: i32,
     /// The TCE table fd.
     pub tablefd: i32,
-    /// `KTR_ATTACH_WALK_*`: the replay strategy (benchmarks only); 0 for the normal walk.
+    /// 0 (the test configuration adds the benchmarks' replay strategies, `uapi_test.rs`).
     pub flags: u32,
     /// Must be 0.
     pub pad: u32,
-}
-
-/// Reads hardware entries `first .. first + count` of a mock group into the user array `entries`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrMockRead {
-    /// First hardware entry (0 is the entry at the table's bus offset).
-    pub first: u64,
-    /// Number of entries, at most [`KTR_MOCK_READ_MAX`].
-    pub count: u64,
-    /// User pointer to `count` u64s.
-    pub entries: u64,
-    /// Which hardware table of the group: 0, or 1 once added (`KTR_MOCK_ADD_TABLE`).
-    pub table: u64,
-}
-
-/// Counters of a mock IOMMU group.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrMockStats {
-    /// Hardware entries written (exchanges that stored a valid TCE).
-    pub entries_written: u64,
-    /// Exchanges of any kind (map or clear).
-    pub exchanges: u64,
-    /// Non-zero hardware entries now.
-    pub entries_valid: u64,
-    /// Pages of the multi-level hardware table allocated.
-    pub pages_allocated: u64,
-    /// 1 while attached to a table.
-    pub attached: u64,
-    /// In: which hardware table of the group (0 or 1).
-    pub table: u64,
 }
 
 /// Module-wide memory accounting.
@@ -283,15 +236,6 @@ pub(crate) struct KtrMemStats {
 
 /// Most TCEs one `KTR_PUT_TCE_INDIRECT` takes (one 4 KiB list, as H_PUT_TCE_INDIRECT).
 pub(crate) const KTR_INDIRECT_MAX: u64 = 512;
-/// Most entries one `KTR_MOCK_READ` returns.
-pub(crate) const KTR_MOCK_READ_MAX: u64 = 1 << 16;
-
-/// Replay strategy of an attach: the normal walk over allocated pages and populated entries.
-pub(crate) const KTR_ATTACH_WALK_POPULATED: u32 = 0;
-/// Replay strategy of an attach: every entry of the window (what QEMU's own replay costs).
-pub(crate) const KTR_ATTACH_WALK_ENTRIES: u32 = 1;
-/// Replay strategy of an attach: every TCE-page slot of the window (a KVM-style pages[] array).
-pub(crate) const KTR_ATTACH_WALK_SLOTS: u32 = 2;
 
 /// `KVM_CHECK_EXTENSION` (device fd): argument is the capability; returns > 0 if supported.
 pub(crate) const KVM_CHECK_EXTENSION: u32 = io(KVMIO, 0x03);
@@ -302,8 +246,6 @@ pub(crate) const KVM_CREATE_SPAPR_TCE_64: u32 = iow::<KvmCreateSpaprTce64>(KVMIO
 /// `KVM_SET_USER_MEMORY_REGION` (device fd; with the real IOMMU backend only).
 pub(crate) const KVM_SET_USER_MEMORY_REGION: u32 = iow::<KvmUserspaceMemoryRegion>(KVMIO, 0x46);
 
-/// Device fd: creates a mock IOMMU group, returns its fd.
-pub(crate) const KTR_CREATE_MOCK_GROUP: u32 = iow::<KtrMockGroup>(KTR_IO, 0x01);
 /// Device fd: attaches a group to a table.
 pub(crate) const KTR_ATTACH: u32 = iow::<KtrAttach>(KTR_IO, 0x02);
 /// Device fd: detaches a group from a table.
@@ -324,15 +266,6 @@ pub(crate) const KTR_GET_POPULATED: u32 = iowr::<KtrPopulated>(KTR_IO, 0x14);
 /// Table fd: statistics.
 pub(crate) const KTR_TABLE_STATS: u32 = ior::<KtrTableStats>(KTR_IO, 0x15);
 
-/// Group fd: reads hardware entries of one of its tables.
-pub(crate) const KTR_MOCK_READ: u32 = iow::<KtrMockRead>(KTR_IO, 0x20);
-/// Group fd: counters of one of its tables.
-pub(crate) const KTR_MOCK_STATS: u32 = iowr::<KtrMockStats>(KTR_IO, 0x21);
-/// Group fd: the next `n`-th page allocation of its first hardware table fails (0: never).
-pub(crate) const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
-/// Group fd: adds a second hardware table (window) of the given geometry, as a DDW is created
-/// beside the default 32-bit window; returns its index (1).
-pub(crate) const KTR_MOCK_ADD_TABLE: u32 = iow::<KtrMockGroup>(KTR_IO, 0x23);
 
 const _: () = {
     assert!(size_of::<KvmEnableCap>() == 104);
@@ -341,7 +274,4 @@ const _: () = {
     assert!(size_of::<KtrAttach>() == 16);
     assert!(size_of::<KtrPopulated>() == 32);
     assert!(size_of::<KtrTableStats>() == 88);
-    assert!(size_of::<KtrMockGroup>() == 32);
-    assert!(size_of::<KtrMockRead>() == 32);
-    assert!(size_of::<KtrMockStats>() == 48);
 };

@@ -31,6 +31,11 @@ caps=$(grep -hE '^#define KVM_CAP_[A-Z0-9_]+ +[0-9]+' "$srcdir"/include/uapi/lin
 if echo "$caps" | grep -qx "$((ours))"; then die "KVM_CAP_SPAPR_TCE_REPLAY ($ours) collides with a KVM capability"; fi
 log "check: $((ours)) is not among $(echo "$caps" | wc -l) KVM capabilities (highest $(echo "$caps" | sort -n | tail -1))"
 
+# The production configuration builds too (no mock backend, no test ABI), warnings as errors.
+for arch in $arches; do
+	[ "$arch" = um ] || { log "check: the production module for $arch (no mock) with clippy"; "$TOP/tools/module.sh" "$arch" production >/dev/null; }
+done
+
 for arch in $arches; do
 	log "check: VM suite on $arch"
 	"$TOP/tools/vm/run.sh" "$arch" test

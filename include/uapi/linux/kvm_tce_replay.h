@@ -3,9 +3,10 @@
  * kvm-tce-replay: sPAPR TCE tables whose IOMMU group attach replays the valid TCEs.
  *
  * /dev/kvm-tce-replay answers KVM's KVM_CHECK_EXTENSION, KVM_ENABLE_CAP,
- * KVM_CREATE_SPAPR_TCE_64 and (real backend) KVM_SET_USER_MEMORY_REGION (same numbers and
- * structs as <linux/kvm.h>); what KVM lacks uses the ioctl type KTR_IO.
- * Documentation/api.rst describes every ioctl and its errors.
+ * KVM_CREATE_SPAPR_TCE_64 and KVM_SET_USER_MEMORY_REGION (same numbers and structs as
+ * <linux/kvm.h>); what KVM lacks uses the ioctl type KTR_IO. Documentation/api.rst describes
+ * every ioctl and its errors. The test-only ABI (mock IOMMU groups, benchmark walks) is in the
+ * module's rust/kvm_tce_replay_test.h.
  */
 #ifndef _UAPI_LINUX_KVM_TCE_REPLAY_H
 #define _UAPI_LINUX_KVM_TCE_REPLAY_H
@@ -31,12 +32,6 @@ struct kvm_create_spapr_tce_64 {
 #endif
 
 #define KTR_INDIRECT_MAX 512
-#define KTR_MOCK_READ_MAX (1 << 16)
-
-/* Replay strategies of KTR_ATTACH (benchmarks only). */
-#define KTR_ATTACH_WALK_POPULATED 0
-#define KTR_ATTACH_WALK_ENTRIES 1
-#define KTR_ATTACH_WALK_SLOTS 2
 
 struct ktr_put_tce {
 	__u64 ioba;
@@ -81,35 +76,11 @@ struct ktr_table_stats {
 	__u64 last_tces_skipped;	/* entries failing the H_PUT_TCE checks, not replayed */
 };
 
-struct ktr_mock_group {
-	__u32 it_page_shift;
-	__u32 levels;
-	__u64 it_offset;
-	__u64 it_size;
-	__u64 flags;
-};
-
 struct ktr_attach {
 	__s32 groupfd;
 	__s32 tablefd;
-	__u32 flags;		/* KTR_ATTACH_WALK_* */
+	__u32 flags;		/* 0 */
 	__u32 pad;
-};
-
-struct ktr_mock_read {
-	__u64 first;
-	__u64 count;		/* <= KTR_MOCK_READ_MAX */
-	__u64 entries;		/* user pointer to count __u64s */
-	__u64 table;		/* hardware table of the group: 0, or 1 once added */
-};
-
-struct ktr_mock_stats {
-	__u64 entries_written;
-	__u64 exchanges;
-	__u64 entries_valid;
-	__u64 pages_allocated;
-	__u64 attached;
-	__u64 table;		/* in: hardware table of the group */
 };
 
 struct ktr_mem_stats {
@@ -117,9 +88,9 @@ struct ktr_mem_stats {
 	__u64 mock_bytes;
 };
 
-/* Device fd (a context, like a KVM VM fd); also KVM_CHECK_EXTENSION, KVM_ENABLE_CAP and
- * KVM_CREATE_SPAPR_TCE_64 from <linux/kvm.h>. */
-#define KTR_CREATE_MOCK_GROUP	_IOW(KTR_IO, 0x01, struct ktr_mock_group)
+/* Device fd (a context, like a KVM VM fd); also KVM_CHECK_EXTENSION, KVM_ENABLE_CAP,
+ * KVM_CREATE_SPAPR_TCE_64 and KVM_SET_USER_MEMORY_REGION from <linux/kvm.h>. 0x01 is the test
+ * header's KTR_CREATE_MOCK_GROUP. */
 #define KTR_ATTACH		_IOW(KTR_IO, 0x02, struct ktr_attach)
 #define KTR_DETACH		_IOW(KTR_IO, 0x03, struct ktr_attach)
 #define KTR_MEM_STATS		_IOR(KTR_IO, 0x04, struct ktr_mem_stats)
@@ -131,11 +102,5 @@ struct ktr_mem_stats {
 #define KTR_GET_TCE		_IOWR(KTR_IO, 0x13, struct ktr_get_tce)
 #define KTR_GET_POPULATED	_IOWR(KTR_IO, 0x14, struct ktr_populated)
 #define KTR_TABLE_STATS		_IOR(KTR_IO, 0x15, struct ktr_table_stats)
-
-/* Mock IOMMU group fd (returned by KTR_CREATE_MOCK_GROUP). */
-#define KTR_MOCK_READ		_IOW(KTR_IO, 0x20, struct ktr_mock_read)
-#define KTR_MOCK_STATS		_IOWR(KTR_IO, 0x21, struct ktr_mock_stats)
-#define KTR_MOCK_FAIL_ALLOC	_IOW(KTR_IO, 0x22, __u64)
-#define KTR_MOCK_ADD_TABLE	_IOW(KTR_IO, 0x23, struct ktr_mock_group)
 
 #endif /* _UAPI_LINUX_KVM_TCE_REPLAY_H */

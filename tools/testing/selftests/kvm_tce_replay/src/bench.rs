@@ -7,7 +7,7 @@
 //! minutes under emulation are measured on smaller windows and extrapolated linearly.
 
 use crate::ktr::{mem_free, Device, Group, Mapping, Table};
-use crate::uapi::*;
+use crate::uapi_test::*;
 use std::time::Instant;
 
 const RW: u64 = 3;

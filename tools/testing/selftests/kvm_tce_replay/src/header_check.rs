@@ -4,6 +4,7 @@
 //! arch-correct ioctl encoding agree: every number and every struct size.
 
 use crate::uapi::*;
+use crate::uapi_test::*;
 use rustix::ioctl::{opcode, Opcode};
 use std::mem::size_of;
 use std::path::Path;
@@ -89,10 +90,11 @@ fn numbers() -> Vec<(&'static str, u64)> {
 fn c_header_agrees_with_rust() {
     let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../..");
     let include = top.join("include/uapi");
+    let test_include = top.join("rust");
     let dir = std::env::temp_dir().join(format!("ktr-header-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut c =
-        String::from("#include <stdio.h>\n#include <linux/kvm_tce_replay.h>\nint main(void) {\n");
+        String::from("#include <stdio.h>\n#include <kvm_tce_replay_test.h>\nint main(void) {\n");
     for (name, _) in numbers() {
         c += &format!("\tprintf(\"%llu\\n\", (unsigned long long)({name}));\n");
     }
@@ -105,6 +107,8 @@ fn c_header_agrees_with_rust() {
         .arg(dir.join("h.c"))
         .arg("-I")
         .arg(&include)
+        .arg("-I")
+        .arg(&test_include)
         .output()
         .expect("running the C compiler");
     assert!(

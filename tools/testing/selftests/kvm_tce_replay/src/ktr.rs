@@ -5,6 +5,7 @@
 
 use crate::hwmap::HwGeometry;
 use crate::uapi::*;
+use crate::uapi_test::*;
 use crate::window::Window;
 use rustix::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::{Errno, Result};

@@ -18,6 +18,9 @@ mod memslots;
 #[path = "../../../../../rust/uapi.rs"]
 #[allow(dead_code)]
 mod uapi;
+#[path = "../../../../../rust/uapi_test.rs"]
+#[allow(dead_code)]
+mod uapi_test;
 #[path = "../../../../../rust/window.rs"]
 #[allow(dead_code)]
 mod window;

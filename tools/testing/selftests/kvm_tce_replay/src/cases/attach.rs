@@ -6,6 +6,7 @@
 
 use crate::ktr::{covering, Device, Group, Table};
 use crate::uapi::*;
+use crate::uapi_test::*;
 use crate::window::tce_is_valid;
 use crate::{ensure, ensure_eq, CaseResult, Stop};
 use rustix::io::Errno;

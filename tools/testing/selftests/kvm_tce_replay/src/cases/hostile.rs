@@ -9,6 +9,7 @@
 use crate::cases::attach::check_group;
 use crate::ktr::{covering, mock_levels, Device, Group, Mapping, GUEST_RAM};
 use crate::uapi::*;
+use crate::uapi_test::*;
 use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
 use rustix::io::Errno;
 use std::collections::BTreeMap;
@@ -87,7 +88,7 @@ pub fn failed_update_changes_nothing() -> CaseResult {
     }
     // INDIRECT of three TCEs from `e`, the last entry of a hardware leaf both groups have: `e`
     // lands, `e + 1` (a new leaf) fails in group b, `e + 2` is never reached.
-    let leaf = rustix::param::page_size() as u64 / 8 >> (16 - 12);
+    let leaf = (rustix::param::page_size() as u64 / 8) >> (16 - 12);
     let e = 1000 * leaf - 1;
     t.put(e, 0x10_0000 | RW)?;
     b.fail_alloc(1)?;
@@ -362,7 +363,7 @@ pub fn memslots_and_poison_match_kvm() -> CaseResult {
     );
     ensure_eq!((t.get(2)?, t.get(3)?), (0, 0));
     // Poison (no permission bit) is any value, in a slot or not, aligned or not.
-    for (entry, poison) in [(4, 0x1_0ff0u64), (5, u64::MAX & !RW), (6, 0x4)] {
+    for (entry, poison) in [(4, 0x1_0ff0u64), (5, !RW), (6, 0x4)] {
         t.put(entry, poison)?;
         ensure_eq!(t.get(entry)?, poison);
     }

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The test-only ABI of kvm-tce-replay, compiled only with `CONFIG_KVM_TCE_REPLAY_MOCK` (as
+//! iommufd keeps its mock domain in drivers/iommu/iommufd/iommufd_test.h): mock IOMMU groups and
+//! the benchmarks' replay strategies. Shared by the module and the harness, mirrored by
+//! rust/kvm_tce_replay_test.h. Not a stable ABI.
+
+use crate::uapi::{iow, iowr, KTR_IO};
+use core::mem::size_of;
+
+/// Creates a mock IOMMU group with its own hardware-table geometry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrMockGroup {
+    /// log2 of the hardware IOMMU page size, 12..=34.
+    pub it_page_shift: u32,
+    /// Levels of the hardware table, 1..=5.
+    pub levels: u32,
+    /// Bus offset of the hardware table, in hardware pages.
+    pub it_offset: u64,
+    /// Hardware entries of the table.
+    pub it_size: u64,
+    /// Must be 0.
+    pub flags: u64,
+}
+
+/// Reads hardware entries `first .. first + count` of a mock group into the user array `entries`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrMockRead {
+    /// First hardware entry (0 is the entry at the table's bus offset).
+    pub first: u64,
+    /// Number of entries, at most [`KTR_MOCK_READ_MAX`].
+    pub count: u64,
+    /// User pointer to `count` u64s.
+    pub entries: u64,
+    /// Which hardware table of the group: 0, or 1 once added (`KTR_MOCK_ADD_TABLE`).
+    pub table: u64,
+}
+
+/// Counters of a mock IOMMU group.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KtrMockStats {
+    /// Hardware entries written (exchanges that stored a valid TCE).
+    pub entries_written: u64,
+    /// Exchanges of any kind (map or clear).
+    pub exchanges: u64,
+    /// Non-zero hardware entries now.
+    pub entries_valid: u64,
+    /// Pages of the multi-level hardware table allocated.
+    pub pages_allocated: u64,
+    /// 1 while attached to a table.
+    pub attached: u64,
+    /// In: which hardware table of the group (0 or 1).
+    pub table: u64,
+}
+
+/// Most entries one `KTR_MOCK_READ` returns.
+pub(crate) const KTR_MOCK_READ_MAX: u64 = 1 << 16;
+
+/// Replay strategy of an attach: the normal walk over allocated pages and populated entries.
+#[allow(dead_code, reason = "used by userspace; the module tests for 0")]
+pub(crate) const KTR_ATTACH_WALK_POPULATED: u32 = 0;
+/// Replay strategy of an attach: every entry of the window (what QEMU's own replay costs).
+pub(crate) const KTR_ATTACH_WALK_ENTRIES: u32 = 1;
+/// Replay strategy of an attach: every TCE-page slot of the window (a KVM-style pages[] array).
+pub(crate) const KTR_ATTACH_WALK_SLOTS: u32 = 2;
+
+/// Device fd: creates a mock IOMMU group, returns its fd.
+pub(crate) const KTR_CREATE_MOCK_GROUP: u32 = iow::<KtrMockGroup>(KTR_IO, 0x01);
+
+/// Group fd: reads hardware entries of one of its tables.
+pub(crate) const KTR_MOCK_READ: u32 = iow::<KtrMockRead>(KTR_IO, 0x20);
+/// Group fd: counters of one of its tables.
+pub(crate) const KTR_MOCK_STATS: u32 = iowr::<KtrMockStats>(KTR_IO, 0x21);
+/// Group fd: the next `n`-th page allocation of its first hardware table fails (0: never).
+pub(crate) const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
+/// Group fd: adds a second hardware table (window) of the given geometry, as a DDW is created
+/// beside the default 32-bit window; returns its index (1).
+pub(crate) const KTR_MOCK_ADD_TABLE: u32 = iow::<KtrMockGroup>(KTR_IO, 0x23);
+
+const _: () = {
+    assert!(size_of::<KtrMockGroup>() == 32);
+    assert!(size_of::<KtrMockRead>() == 32);
+    assert!(size_of::<KtrMockStats>() == 48);
+};
