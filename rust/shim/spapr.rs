@@ -15,7 +15,7 @@ use kernel::{
     fs::{File, LocalFile},
     mm::Mm,
     prelude::*,
-    sync::aref::ARef,
+    sync::{aref::ARef, rcu},
 };
 
 // The module's C accessors (rust/spapr_helpers.c): the structs are opaque to the bindings.
@@ -95,20 +95,27 @@ impl IommuTable {
         }
         // IOMMU_TABLE_GROUP_MAX_TABLES; the accessor gives NULL past the last table.
         for i in 0..2 {
-            // SAFETY: the group is valid while we hold the file; its table group lives as long
-            // as the group, and a table found there is only used after taking a reference.
-            let tbl = unsafe { ktr_iommu_group_table(group, i) };
-            if tbl.is_null() {
+            // SAFETY: the group is alive (our reference) and so is its table group. Its
+            // `tables[]` change under the container's lock, which we cannot take (VFIO's
+            // `tce_iommu_create_window`/`_remove_window`): like KVM's
+            // `kvm_spapr_tce_attach_iommu_group`, which reads them under no lock either, we
+            // rely on the VMM not removing the window it is attaching, and take a reference at
+            // once, before reading the table, so that it outlives any later removal.
+            let tbl = unsafe {
+                let tbl = ktr_iommu_group_table(group, i);
+                if tbl.is_null() {
+                    continue;
+                }
+                iommu_tce_table_get(tbl)
+            };
+            let Some(tbl) = NonNull::new(tbl) else {
                 continue;
-            }
-            // SAFETY: `tbl` is one of the group's live tables.
-            let geo = unsafe { geometry(tbl) };
-            if fits(&geo) {
-                // SAFETY: as above; the reference is given back by `drop`.
-                let tbl = unsafe { iommu_tce_table_get(tbl) };
-                let tbl = NonNull::new(tbl).ok_or(EINVAL)?;
-                // INVARIANT: we took the reference and hold the group's file.
-                return Ok(Self { tbl, _group: file });
+            };
+            // INVARIANT: we took the reference and hold the group's file; `drop` gives the
+            // reference back whether the table fits or not.
+            let table = Self { tbl, _group: file.clone() };
+            if fits(&table.geometry()) {
+                return Ok(table);
             }
         }
         Err(EINVAL)
@@ -224,8 +231,10 @@ impl UserEntry<'_> {
 }
 
 /// The preregistered memory (`VFIO_IOMMU_SPAPR_REGISTER_MEMORY`) of `mm` holding the IOMMU page
-/// of `1 << page_shift` bytes at user address `ua`.
-fn lookup(mm: &Mm, ua: u64, page_shift: u32) -> Result<*mut c_void> {
+/// of `1 << page_shift` bytes at user address `ua`. The caller holds the RCU read lock (`_rcu`):
+/// `mm_iommu_put` unlinks a registration with `list_del_rcu` and frees it with `call_rcu`, so it
+/// stays valid until the caller's read-side section ends.
+fn lookup(mm: &Mm, ua: u64, page_shift: u32, _rcu: &rcu::Guard) -> Result<*mut c_void> {
     // SAFETY: `mm` is live; the lookup walks an RCU list.
     let mem = unsafe { mm_iommu_lookup(mm.as_raw().cast(), ua as c_ulong, 1 << page_shift) };
     if mem.is_null() {
@@ -239,13 +248,16 @@ fn lookup(mm: &Mm, ua: u64, page_shift: u32) -> Result<*mut c_void> {
 /// preregistration; takes one mapping reference of that memory (so it cannot be unregistered
 /// while mapped), given back by [`mapped_dec`]. EFAULT if the page is not preregistered.
 pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
-    let mem = lookup(mm, ua, page_shift)?;
+    // Neither call below sleeps: both may run in the read-side section.
+    let rcu = rcu::read_lock();
+    let mem = lookup(mm, ua, page_shift, &rcu)?;
     let mut hpa: c_ulong = 0;
-    // SAFETY: `mem` is a live registration of `mm` (registrations go away only when unmapped).
+    // SAFETY: `mem` is valid in the RCU read-side section (see `lookup`).
     if unsafe { mm_iommu_ua_to_hpa(mem, ua as c_ulong, page_shift, &mut hpa) } != 0 {
         return Err(EFAULT);
     }
-    // SAFETY: as above.
+    // SAFETY: as above. Once this succeeds, the mapping reference keeps the registration (and
+    // its pinned pages) alive after the section: `mm_iommu_put` refuses a mapped registration.
     if unsafe { mm_iommu_mapped_inc(mem) } != 0 {
         return Err(EBUSY);
     }
@@ -254,8 +266,9 @@ pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
 
 /// Gives back the mapping reference [`mapped_inc`] took for user address `ua`.
 pub(crate) fn mapped_dec(mm: &Mm, ua: u64, page_shift: u32) -> Result {
-    let mem = lookup(mm, ua, page_shift)?;
-    // SAFETY: `mem` is a live registration with a mapping reference of ours.
+    let rcu = rcu::read_lock();
+    let mem = lookup(mm, ua, page_shift, &rcu)?;
+    // SAFETY: `mem` is valid in the RCU read-side section, and holds a mapping reference of ours.
     unsafe { mm_iommu_mapped_dec(mem) };
     Ok(())
 }
