@@ -4,16 +4,14 @@
 //! KVM's `KVM_CHECK_EXTENSION`, `KVM_ENABLE_CAP` and `KVM_CREATE_SPAPR_TCE_64`, creates mock
 //! IOMMU groups, and attaches groups to tables.
 
-#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-use crate::{mock_group::MockGroup, uapi_test::*};
 #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
 use crate::spapr_group::SpaprGroup;
 use crate::{
     accounting,
     attach::{attach, detach},
     guest::GuestMemory,
-    memslots::MEMSLOTS,
     iommu::IommuBackend,
+    memslots::MEMSLOTS,
     replay::Walk,
     shim,
     table::Table,
@@ -21,6 +19,8 @@ use crate::{
     user,
     window::Window,
 };
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+use crate::{mock_group::MockGroup, uapi_test::*};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     fs::File,

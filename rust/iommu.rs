@@ -85,7 +85,11 @@ pub(crate) fn init() {
 /// looked up anew by every ioctl, but its hardware table has one attachment state, as KVM's
 /// `stit` entries belong to the `iommu_table`.
 pub(crate) fn attached(group: &dyn IommuBackend) -> Option<Arc<dyn IommuBackend>> {
-    ATTACHED.lock().iter().find(|g| g.id() == group.id()).cloned()
+    ATTACHED
+        .lock()
+        .iter()
+        .find(|g| g.id() == group.id())
+        .cloned()
 }
 
 /// Records that `group` is now attached (its binding went from none to some, under the binding
@@ -101,9 +105,7 @@ pub(crate) fn register(group: &Arc<dyn IommuBackend>) -> Result {
 
 /// Forgets `group`'s attachment (its binding went back to none, under the binding lock).
 pub(crate) fn unregister(group: &dyn IommuBackend) {
-    ATTACHED
-        .lock()
-        .retain(|g| !core::ptr::addr_eq(&**g, group));
+    ATTACHED.lock().retain(|g| !core::ptr::addr_eq(&**g, group));
 }
 
 /// Writes window entry `entry` holding `tce` into `group`: a valid TCE is split into hardware

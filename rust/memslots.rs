@@ -108,9 +108,11 @@ impl Memslots {
         if old.size != 0 && (old.size != new.size || old.ua != new.ua) {
             return Err(SlotError::Invalid);
         }
-        let overlaps = self.slots.iter().enumerate().any(|(i, s)| {
-            s.size != 0 && i != index && s.gpa < new.end() && new.gpa < s.end()
-        });
+        let overlaps = self
+            .slots
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.size != 0 && i != index && s.gpa < new.end() && new.gpa < s.end());
         if overlaps {
             return Err(SlotError::Overlap);
         }

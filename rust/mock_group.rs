@@ -222,7 +222,10 @@ impl MockTable {
             {
                 let hw = self.hw.lock();
                 for i in index..batch_end {
-                    batch.push(lookup(hw.root.as_deref(), &self.levels, i), GFP_KERNEL_ACCOUNT)?;
+                    batch.push(
+                        lookup(hw.root.as_deref(), &self.levels, i),
+                        GFP_KERNEL_ACCOUNT,
+                    )?;
                 }
             }
             for value in batch.iter() {

@@ -159,7 +159,14 @@ impl Replayer<'_> {
 
     /// Writes the hardware subpages of entry `entry` holding `tce` from `sub` on, at most
     /// `budget` of them; returns the first subpage not written (`subpages` when done).
-    fn write(&mut self, entry: u64, tce: u64, sub: u64, budget: u64, cost: &mut u64) -> Result<u64> {
+    fn write(
+        &mut self,
+        entry: u64,
+        tce: u64,
+        sub: u64,
+        budget: u64,
+        cost: &mut u64,
+    ) -> Result<u64> {
         let end = self.subpages.min(sub + budget.max(1));
         let w = *self.table.window();
         self.stats.hw_entries += self.runs.push_entry(&w, entry, tce, sub..end)?;
@@ -209,7 +216,7 @@ impl Replayer<'_> {
                         if tce == 0 || !self.replayable(tce) {
                             continue;
                         }
-                        let end = self.write(at, tce, 0, BUDGET - cost, &mut cost)?;
+                        let end = self.write(at, tce, 0, BUDGET.saturating_sub(cost), &mut cost)?;
                         if end < self.subpages {
                             (entry, sub, partial) = (at, end, tce);
                         }

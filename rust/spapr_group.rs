@@ -8,9 +8,9 @@
 use crate::{
     device::Context,
     dma::{direction_perm, tce_direction, DMA_NONE},
+    guest::GuestMemory,
     hwmap::HwGeometry,
     iommu::{map_entry, Binding, IommuBackend},
-    guest::GuestMemory,
     shim::{
         self,
         spapr::{mapped_dec, mapped_inc, IommuTable},

@@ -112,14 +112,19 @@ impl TcePage {
         }
         let (word, mask) = word_and_mask(from as u64);
         // The words from `from`'s on, the bits below `from` masked off.
-        let words = self.population.iter().enumerate().skip(word).map(|(w, bits)| {
-            let bits = bits.load(Ordering::Relaxed);
-            if w == word {
-                bits & !(mask - 1)
-            } else {
-                bits
-            }
-        });
+        let words = self
+            .population
+            .iter()
+            .enumerate()
+            .skip(word)
+            .map(|(w, bits)| {
+                let bits = bits.load(Ordering::Relaxed);
+                if w == word {
+                    bits & !(mask - 1)
+                } else {
+                    bits
+                }
+            });
         match SetBits::new(words).next() {
             Some(slot) => {
                 // CAST: a slot of the page (below PAGE_SIZE / 8).
@@ -253,9 +258,7 @@ impl Table {
     /// an allocation atomic with the fault handler's mapping of the zero page.
     fn page_or_alloc(&self, _locked: &mut TableState, index: u64) -> Result<&TcePage> {
         let guest = self.guest();
-        let (page, inserted) = self
-            .pages
-            .get_or_insert(index, || TcePage::new(guest))?;
+        let (page, inserted) = self.pages.get_or_insert(index, || TcePage::new(guest))?;
         if inserted {
             self.stats.pages_allocated.fetch_add(1, Ordering::Relaxed);
             // Userspace may map this page as the zero page: make it fault the new page in.

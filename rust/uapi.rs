@@ -266,7 +266,6 @@ pub(crate) const KTR_GET_POPULATED: u32 = iowr::<KtrPopulated>(KTR_IO, 0x14);
 /// Table fd: statistics.
 pub(crate) const KTR_TABLE_STATS: u32 = ior::<KtrTableStats>(KTR_IO, 0x15);
 
-
 const _: () = {
     assert!(size_of::<KvmEnableCap>() == 104);
     assert!(size_of::<KvmCreateSpaprTce64>() == 32);

@@ -215,7 +215,10 @@ mod tests {
         assert_eq!(w.check_tce(0x1_0000 | 4), Ok(()));
         assert_eq!(w.check_tce(!TCE_PERM_MASK), Ok(()));
         assert_eq!(Window::check_stuff(0x1_0ff4), Ok(()));
-        assert_eq!(Window::check_stuff(0x1_0000 | TCE_PCI_READ), Err(Invalid::Tce));
+        assert_eq!(
+            Window::check_stuff(0x1_0000 | TCE_PCI_READ),
+            Err(Invalid::Tce)
+        );
         assert_eq!(Window::check_stuff(TCE_PCI_WRITE), Err(Invalid::Tce));
         assert!(tce_is_valid(TCE_PCI_WRITE));
         assert!(!tce_is_valid(0x1_0000));

@@ -113,7 +113,10 @@ impl IommuTable {
             };
             // INVARIANT: we took the reference and hold the group's file; `drop` gives the
             // reference back whether the table fits or not.
-            let table = Self { tbl, _group: file.clone() };
+            let table = Self {
+                tbl,
+                _group: file.clone(),
+            };
             if fits(&table.geometry()) {
                 return Ok(table);
             }

@@ -170,8 +170,12 @@ mod tests {
             format!("{GOOD}[ 3.0] BUG: KASAN: slab-use-after-free in xa_load+0x1/0x2\n"),
             format!("{GOOD}[ 3.0] UBSAN: shift-out-of-bounds in mm/memory.c:1:2\n"),
             format!("{GOOD}KTR: kmemleak: unreferenced object 0xffff888 (size 64):\n"),
-            format!("{GOOD}[ 40.0] INFO: task kvm_tce_replay_:37 blocked for more than 30 seconds.\n"),
-            format!("{GOOD}[ 3.0] BUG: sleeping function called from invalid context at mm/slub.c:1\n"),
+            format!(
+                "{GOOD}[ 40.0] INFO: task kvm_tce_replay_:37 blocked for more than 30 seconds.\n"
+            ),
+            format!(
+                "{GOOD}[ 3.0] BUG: sleeping function called from invalid context at mm/slub.c:1\n"
+            ),
         ];
         for log in &bad {
             assert!(!check_log(log, true).passed(), "passed: {log}");

@@ -287,7 +287,11 @@ pub fn child_foreign(devfd: i32, tablefd: i32) -> ! {
         tce: 0x1_0000 | RW,
     };
     let results = [
-        errno(ioctl_val(dev, KVM_CHECK_EXTENSION, KVM_CAP_SPAPR_TCE_REPLAY as usize)),
+        errno(ioctl_val(
+            dev,
+            KVM_CHECK_EXTENSION,
+            KVM_CAP_SPAPR_TCE_REPLAY as usize,
+        )),
         errno(ioctl_ref(dev, KVM_CREATE_SPAPR_TCE_64, &mut create)),
         errno(ioctl_ref(table, KTR_PUT_TCE, &mut put)),
     ];
@@ -412,10 +416,7 @@ pub fn read_mapping_keeps_population() -> CaseResult {
     dev.attach(&t, &g)?;
     check_group(&g, &t, 16, &tces)?;
     let s = t.stats()?;
-    ensure_eq!(
-        (s.last_pages_walked, s.last_entries_visited),
-        (3, epp + 6)
-    );
+    ensure_eq!((s.last_pages_walked, s.last_entries_visited), (3, epp + 6));
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod attach;
 mod device;
+mod fail_nth;
 pub mod hostile;
 pub mod mmap;
 mod model;
@@ -66,9 +67,15 @@ pub const ALL: &[Case] = &[
         "failed_update_changes_nothing",
         hostile::failed_update_changes_nothing,
     ),
-    ("memlock_bounds_tce_pages", hostile::memlock_bounds_tce_pages),
+    (
+        "memlock_bounds_tce_pages",
+        hostile::memlock_bounds_tce_pages,
+    ),
     ("kill_interrupts_replay", hostile::kill_interrupts_replay),
-    ("foreign_process_gets_eio", hostile::foreign_process_gets_eio),
+    (
+        "foreign_process_gets_eio",
+        hostile::foreign_process_gets_eio,
+    ),
     (
         "memslots_and_poison_match_kvm",
         hostile::memslots_and_poison_match_kvm,
@@ -78,6 +85,7 @@ pub const ALL: &[Case] = &[
         hostile::read_mapping_keeps_population,
     ),
     ("two_windows_two_tables", hostile::two_windows_two_tables),
+    ("fail_nth_sweep", fail_nth::fail_nth_sweep),
     ("model_check", model::model_check),
     (
         "concurrent_puts_during_attach",
