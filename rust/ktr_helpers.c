@@ -2,7 +2,7 @@
 /*
  * Inline kernel functions the module needs and Rust's bindings lack: the fatal-signal test of
  * long loops, access_ok() of a memory slot's user range, the RLIMIT_MEMLOCK charge of TCE pages
- * and the page lock a ->page_mkwrite() handler returns.
+ * the page lock a ->page_mkwrite() handler returns, and the reservations of the XArray.
  */
 #include <linux/capability.h>
 #include <linux/mm.h>
@@ -10,6 +10,7 @@
 #include <linux/pagemap.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
+#include <linux/xarray.h>
 #include "ktr_helpers.h"
 
 bool ktr_fatal_signal_pending(void)
@@ -50,4 +51,16 @@ unsigned int ktr_lock_fault_page(struct vm_fault *vmf)
 {
 	lock_page(vmf->page);
 	return VM_FAULT_LOCKED;
+}
+
+/* Reserves @index of @xa (its nodes allocated, charged to the memory cgroup); see xa_reserve(). */
+int ktr_xa_reserve(struct xarray *xa, unsigned long index)
+{
+	return xa_reserve(xa, index, GFP_KERNEL_ACCOUNT);
+}
+
+/* Gives back a reservation that was not filled; see xa_release(). */
+void ktr_xa_release(struct xarray *xa, unsigned long index)
+{
+	xa_release(xa, index);
 }

@@ -7,11 +7,14 @@
 
 struct mm_struct;
 struct vm_fault;
+struct xarray;
 
 bool ktr_fatal_signal_pending(void);
 bool ktr_access_ok(u64 ua, u64 size);
 int ktr_charge_memlock(struct mm_struct *mm, unsigned long pages);
 void ktr_uncharge_memlock(struct mm_struct *mm, unsigned long pages);
 unsigned int ktr_lock_fault_page(struct vm_fault *vmf);
+int ktr_xa_reserve(struct xarray *xa, unsigned long index);
+void ktr_xa_release(struct xarray *xa, unsigned long index);
 
 #endif

@@ -9,7 +9,7 @@
 
 use crate::{
     accounting::{self, Accounted},
-    hwmap::{HwGeometry, Levels},
+    hwmap::{HwGeometry, Levels, LEVELS_MAX},
     iommu::{Binding, IommuBackend},
     shim::{AnonFile, FileOps},
     table::Table,
@@ -52,6 +52,7 @@ struct Counters {
 }
 
 impl Counters {
+    /// A zeroed level (no entries, no children); a leaf if `leaf`. Counted when linked.
     fn alloc(&mut self, leaf: bool) -> Result<KBox<Node>> {
         if self.fail_in > 0 {
             self.fail_in -= 1;
@@ -60,7 +61,6 @@ impl Counters {
             }
         }
         let acct = Accounted::new(&accounting::MOCK, PAGE_SIZE);
-        // Zeroed pages: no entries, no children.
         let node = if leaf {
             Node::Leaf {
                 entries: KBox::init(pin_init::init_zeroed(), GFP_KERNEL_ACCOUNT)?,
@@ -72,7 +72,6 @@ impl Counters {
                 _acct: acct,
             }
         };
-        self.pages += 1;
         Ok(KBox::new(node, GFP_KERNEL_ACCOUNT)?)
     }
 }
@@ -83,26 +82,41 @@ struct HwTable {
     counters: Counters,
 }
 
-/// The leaf (page of hardware entries) holding `index` under `slot` at `level`; allocates the
-/// missing levels with `alloc`, otherwise `None` when one is missing.
+/// The first level missing on the way to the leaf of `index` under `node` (at `level`), or
+/// `None` if the leaf exists.
+fn first_missing(node: Option<&Node>, levels: &Levels, level: u32, index: u64) -> Option<u32> {
+    match node {
+        None => Some(level),
+        Some(Node::Leaf { .. }) => None,
+        Some(Node::Dir { children, .. }) => {
+            let child = children.get(levels.slot(index, level))?.as_deref();
+            first_missing(child, levels, level + 1, index)
+        }
+    }
+}
+
+/// The leaf (page of hardware entries) holding `index` under `slot` at `level`, linking the
+/// missing levels from `spare` (popped from its end: the highest missing level first); `None` if
+/// a level is missing and `spare` is empty.
 fn leaf<'a>(
     slot: &'a mut Option<KBox<Node>>,
     c: &mut Counters,
     levels: &Levels,
     level: u32,
     index: u64,
-    alloc: bool,
+    spare: &mut KVec<KBox<Node>>,
 ) -> Result<Option<&'a mut [u64; SLOTS]>> {
     if slot.is_none() {
-        if !alloc {
+        let Some(node) = spare.pop() else {
             return Ok(None);
-        }
-        *slot = Some(c.alloc(level + 1 == levels.levels())?);
+        };
+        c.pages += 1;
+        *slot = Some(node);
     }
     match slot.as_deref_mut() {
         Some(Node::Dir { children, .. }) => {
             let child = children.get_mut(levels.slot(index, level)).ok_or(EINVAL)?;
-            leaf(child, c, levels, level + 1, index, alloc)
+            leaf(child, c, levels, level + 1, index, spare)
         }
         Some(Node::Leaf { entries, .. }) => Ok(Some(entries)),
         None => Err(EINVAL),
@@ -124,9 +138,19 @@ impl HwTable {
         while !rest.is_empty() {
             let start = levels.slot(index, last);
             let (now, later) = rest.split_at(rest.len().min(levels.slots() - start));
-            let alloc = now.iter().any(|&v| v != 0);
             let Self { root, counters } = self;
-            if let Some(entries) = leaf(root, counters, levels, 0, index, alloc)? {
+            // The levels a valid value needs are allocated all before any is linked, so a
+            // failed allocation leaves the table as it was.
+            let mut spare = KVec::new();
+            if now.iter().any(|&v| v != 0) {
+                if let Some(from) = first_missing(root.as_deref(), levels, 0, index) {
+                    spare = KVec::with_capacity(LEVELS_MAX as usize, GFP_KERNEL_ACCOUNT)?;
+                    for level in (from..levels.levels()).rev() {
+                        spare.push(counters.alloc(level == last)?, GFP_KERNEL_ACCOUNT)?;
+                    }
+                }
+            }
+            if let Some(entries) = leaf(root, counters, levels, 0, index, &mut spare)? {
                 let dst = entries.get_mut(start..start + now.len()).ok_or(EINVAL)?;
                 let (mut set, mut unset) = (0, 0);
                 for (d, &v) in dst.iter_mut().zip(now) {

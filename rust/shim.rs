@@ -55,6 +55,8 @@ extern "C" {
     fn ktr_charge_memlock(mm: *mut c_void, pages: c_ulong) -> c_int;
     fn ktr_uncharge_memlock(mm: *mut c_void, pages: c_ulong);
     fn ktr_lock_fault_page(vmf: *mut c_void) -> bindings::vm_fault_t;
+    fn ktr_xa_reserve(xa: *mut bindings::xarray, index: c_ulong) -> c_int;
+    fn ktr_xa_release(xa: *mut bindings::xarray, index: c_ulong);
 }
 
 /// An object behind an anonymous-inode file descriptor (a TCE table, a mock IOMMU group).
@@ -455,6 +457,20 @@ impl<T> SparseMap<T> {
         Ok((unsafe { &*new }, true))
     }
 
+    /// Reserves `index`, which holds no value: the XArray's nodes for it are allocated now, so
+    /// that filling it cannot fail; readers see nothing there until it is filled. A reservation
+    /// dropped unfilled is given back.
+    pub(crate) fn reserve(&self, index: u64) -> Result<Reservation<'_, T>> {
+        let idx = c_ulong::try_from(index).map_err(|_| EINVAL)?;
+        // SAFETY: the XArray is initialised; `xa_reserve` takes its lock. A reserved entry is a
+        // zero entry, which `xa_load` and `xa_find` skip, so the type invariant holds.
+        kernel::error::to_result(unsafe { ktr_xa_reserve(self.xa.get(), idx) })?;
+        Ok(Reservation {
+            map: self,
+            index: idx,
+        })
+    }
+
     /// The first value at an index in `from..=last`, with its index.
     pub(crate) fn find(&self, from: u64, last: u64) -> Option<(u64, &T)> {
         let mut index = usize::try_from(from).ok()?;
@@ -463,6 +479,48 @@ impl<T> SparseMap<T> {
         let p = unsafe { bindings::xa_find(self.xa.get(), &mut index, last, bindings::XA_PRESENT) };
         // SAFETY: by the type invariant the entry is a live `T` that stays put while `self` lives.
         NonNull::new(p.cast::<T>()).map(|p| (index as u64, unsafe { p.as_ref() }))
+    }
+}
+
+/// A reserved, empty index of a [`SparseMap`] (see [`SparseMap::reserve`]).
+pub(crate) struct Reservation<'a, T> {
+    map: &'a SparseMap<T>,
+    index: c_ulong,
+}
+
+impl<'a, T> Reservation<'a, T> {
+    /// Stores `value` at the reserved index and returns it, where it stays until the map is
+    /// dropped. The nodes are there: the store allocates nothing.
+    pub(crate) fn fill(self, value: KBox<T>) -> Result<&'a T> {
+        let new = KBox::into_raw(value);
+        let xa = self.map.xa.get();
+        // SAFETY: the XArray is initialised; `__xa_store` needs its lock, taken around it. The
+        // index holds the reservation (a zero entry), never a value: only this token fills it.
+        let old = unsafe {
+            bindings::xa_lock(xa);
+            let old = bindings::__xa_store(xa, self.index, new.cast(), bindings::GFP_NOWAIT);
+            bindings::xa_unlock(xa);
+            old
+        };
+        // SAFETY: `xa_err` only inspects the value.
+        let err = unsafe { bindings::xa_err(old) };
+        if err != 0 {
+            // SAFETY: `new` did not go into the map, so we still own it.
+            drop(unsafe { KBox::from_raw(new) });
+            return Err(Error::from_errno(err));
+        }
+        // The reservation is used up: nothing to release.
+        core::mem::forget(self);
+        // INVARIANT: the entry is a `KBox::into_raw` pointer.
+        // SAFETY: `new` is now in the map and lives as long as it.
+        Ok(unsafe { &*new })
+    }
+}
+
+impl<T> Drop for Reservation<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the XArray is initialised and the index still holds our reservation.
+        unsafe { ktr_xa_release(self.map.xa.get(), self.index) };
     }
 }
 

@@ -275,38 +275,56 @@ impl Table {
     }
 
     /// Sets TCE `entry` to `tce` (checked by [`Table::validate`]) in every attached group, then
-    /// in the table. If a group fails (its hardware table cannot allocate, the real backend
-    /// cannot map), every group written so far, the failing one included, is given back what
-    /// the table holds (KVM clears the failing one, `kvmppc_clear_tce`, and leaves the others
-    /// updated); if the table's page cannot be allocated, likewise. Either way the error is
+    /// in the table. The table's page, if new, is allocated first; if a group fails (its
+    /// hardware table cannot allocate, the real backend cannot map), every group written so
+    /// far, the failing one included, is given back what the table holds (KVM clears the
+    /// failing one, `kvmppc_clear_tce`, and leaves the others updated). Either way the error is
     /// returned and nothing changed. Clearing never allocates.
     fn set(&self, st: &mut TableState, entry: u64, tce: u64) -> Result {
-        let page = self.pages.get(GEO.page_of(entry));
+        let index = GEO.page_of(entry);
+        let page = self.pages.get(index);
         // Nothing was ever mapped in a page never allocated, so no group holds anything for it.
         if page.is_none() && tce == 0 {
             return Ok(());
         }
+        // A new page is allocated and its index reserved before any group is written, so that
+        // after the groups nothing can fail.
+        let new = match page {
+            Some(_) => None,
+            None => {
+                let new = TcePage::new(self.guest())?;
+                Some((self.pages.reserve(index)?, new))
+            }
+        };
         let old = self.replayable(self.get(entry));
-        let new = self.replayable(tce);
+        let value = self.replayable(tce);
         for (i, group) in st.groups.iter().enumerate() {
-            if let Err(e) = iommu::map_entry(&**group, &self.window, entry, new) {
+            if let Err(e) = iommu::map_entry(&**group, &self.window, entry, value) {
                 for done in st.groups.iter().take(i + 1) {
                     iommu::restore_entry(&**done, &self.window, entry, old);
                 }
                 return Err(e);
             }
         }
-        let page = match page {
-            Some(page) => page,
-            None => match self.page_or_alloc(st, GEO.page_of(entry)) {
-                Ok(page) => page,
-                Err(e) => {
-                    for group in st.groups.iter() {
-                        iommu::restore_entry(&**group, &self.window, entry, old);
+        let page = match (page, new) {
+            (Some(page), _) => page,
+            (None, Some((reservation, new))) => {
+                let page = match reservation.fill(new) {
+                    Ok(page) => page,
+                    // Not expected (the nodes are reserved), but then too nothing changes.
+                    Err(e) => {
+                        for group in st.groups.iter() {
+                            iommu::restore_entry(&**group, &self.window, entry, old);
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
-                }
-            },
+                };
+                self.stats.pages_allocated.fetch_add(1, Ordering::Relaxed);
+                // Userspace may map this page as the zero page: make it fault the new page in.
+                self.mappings.unmap_page(index);
+                page
+            }
+            (None, None) => return Err(EINVAL),
         };
         page.store(GEO.slot_of(entry), tce);
         Ok(())
