@@ -4,13 +4,16 @@
 //! condensed map of allocated TCE pages. Core-only: shared with the userspace model.
 
 /// Iterator over the indices of the set bits of a sequence of u64 words, lowest bit first; it
-/// skips clear bits a word at a time instead of testing them one by one.
+/// skips clear bits a word at a time instead of testing them one by one. (The replay resumes
+/// inside a page, so it walks the population words itself, the same way.)
+#[allow(dead_code, reason = "used by the userspace harness")]
 pub(crate) struct SetBits<I> {
     words: I,
     base: u64,
     word: u64,
 }
 
+#[allow(dead_code, reason = "used by the userspace harness")]
 impl<I: Iterator<Item = u64>> SetBits<I> {
     /// The set bits of `words`; bit `i` of word `w` has index `64 * w + i`.
     pub(crate) fn new(words: I) -> Self {

@@ -16,7 +16,7 @@ use crate::{
     iommu::{IommuBackend, Runs},
     shim,
     stats::ReplayStats,
-    table::{Table, GEO},
+    table::{Table, TcePage, GEO},
     window::{tce_is_valid, TCE_PERM_MASK},
 };
 use kernel::{
@@ -73,6 +73,9 @@ enum Next {
 /// Replays into a group under construction: counts entries and gathers their hardware writes.
 struct Replayer<'a> {
     table: &'a Table,
+    /// The TCE page the walk is in, with its index: looked up once, not per entry (pages are
+    /// never freed, so the reference stays good).
+    page: Option<(u64, &'a TcePage)>,
     runs: Runs<'a>,
     stats: ReplayStats,
     /// Hardware entries per TCE.
@@ -102,8 +105,15 @@ impl Replayer<'_> {
         let index = GEO.page_of(from);
         match walk {
             Walk::Populated => {
-                let Some((found, page)) = self.table.allocated_pages(index).next() else {
-                    return Next::End;
+                let (found, page) = match self.page {
+                    Some((at, page)) if at == index => (at, page),
+                    _ => match self.table.allocated_pages(index).next() {
+                        Some(hit) => {
+                            self.page = Some(hit);
+                            hit
+                        }
+                        None => return Next::End,
+                    },
                 };
                 self.enter_page(found);
                 let slot = if found == index { GEO.slot_of(from) } else { 0 };
@@ -119,7 +129,14 @@ impl Replayer<'_> {
             Walk::Slots => {
                 self.enter_page(index);
                 *cost += 1;
-                match self.table.page(index) {
+                let page = match self.page {
+                    Some((at, page)) if at == index => Some(page),
+                    _ => self
+                        .table
+                        .page(index)
+                        .inspect(|&page| self.page = Some((index, page))),
+                };
+                match page {
                     Some(page) => {
                         self.stats.visited += 1;
                         Next::Entry(from, page.entry(GEO.slot_of(from)))
@@ -242,6 +259,7 @@ pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Res
     let subpages = runs.geometry().subpages(table.window());
     let mut r = Replayer {
         table,
+        page: None,
         runs,
         stats: ReplayStats::default(),
         subpages,

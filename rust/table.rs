@@ -6,11 +6,11 @@
 
 use crate::{
     accounting::{self, Accounted},
-    bitwalk::{word_and_mask, words_for, SetBits},
+    bitwalk::{word_and_mask, words_for},
     device::LiobnClaim,
     guest::GuestMemory,
     iommu::{self, IommuBackend},
-    shim::{self, AnonFile, FileOps, Mappable, MemlockCharge, SparseMap, UserMappings},
+    shim::{self, AnonFile, FileOps, Mappable, MemlockCharge, SparseMap, UserMappings, WordPage},
     stats::TableStats,
     uapi::*,
     user,
@@ -48,7 +48,7 @@ const POPULATED_CHUNK: u64 = 1024;
 /// (both change together, under the table lock). Once userspace may write the page through mmap,
 /// `user_mapped` is set for good and the page's entries are the only truth.
 pub(crate) struct TcePage {
-    mem: Page,
+    mem: WordPage,
     population: [AtomicU64; POP_WORDS],
     user_mapped: AtomicBool,
     _charge: MemlockCharge,
@@ -59,7 +59,7 @@ impl TcePage {
     /// A zeroed page, charged to the context's RLIMIT_MEMLOCK and memory cgroup.
     fn new(guest: &GuestMemory) -> Result<KBox<Self>> {
         let charge = guest.charge(1)?;
-        let mem = Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO)?;
+        let mem = WordPage::new_zeroed()?;
         // INVARIANT: a zeroed page with an empty population map.
         Ok(KBox::new(
             Self {
@@ -74,7 +74,7 @@ impl TcePage {
     }
 
     fn entries(&self) -> &[AtomicU64] {
-        shim::page_words(&self.mem)
+        self.mem.words()
     }
 
     fn load(&self, slot: usize) -> u64 {
@@ -110,29 +110,22 @@ impl TcePage {
             }
             return (None, rest.len() as u64);
         }
-        let (word, mask) = word_and_mask(from as u64);
-        // The words from `from`'s on, the bits below `from` masked off.
-        let words = self
-            .population
-            .iter()
-            .enumerate()
-            .skip(word)
-            .map(|(w, bits)| {
-                let bits = bits.load(Ordering::Relaxed);
-                if w == word {
-                    bits & !(mask - 1)
-                } else {
-                    bits
-                }
-            });
-        match SetBits::new(words).next() {
-            Some(slot) => {
-                // CAST: a slot of the page (below PAGE_SIZE / 8).
-                let slot = word * 64 + slot as usize;
-                (Some((slot, entries[slot].load(Ordering::Relaxed))), 1)
+        // The set bits from `from` on, a word at a time.
+        let (mut word, mask) = word_and_mask(from as u64);
+        let Some(first) = self.population.get(word) else {
+            return (None, 0);
+        };
+        let mut bits = first.load(Ordering::Relaxed) & !(mask - 1);
+        while bits == 0 {
+            word += 1;
+            match self.population.get(word) {
+                Some(next) => bits = next.load(Ordering::Relaxed),
+                None => return (None, 0),
             }
-            None => (None, 0),
         }
+        // CAST: a bit index, below 64.
+        let slot = word * 64 + bits.trailing_zeros() as usize;
+        (Some((slot, entries[slot].load(Ordering::Relaxed))), 1)
     }
 
     /// TCE `slot` of the page, zero or not (the page-slot baseline of the benchmarks).
@@ -531,7 +524,7 @@ impl Mappable for Table {
             // INVARIANT: from now on userspace may change entries behind the population map.
             page.user_mapped.store(true, Ordering::Release);
         }
-        insert(Some(&page.mem));
+        insert(Some(page.mem.page()));
         Ok(())
     }
 

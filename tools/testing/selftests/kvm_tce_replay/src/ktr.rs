@@ -396,6 +396,13 @@ pub struct Mapping {
     len: usize,
 }
 
+// SAFETY: the mapping is shared memory that the kernel writes too; every access is one aligned
+// volatile u64 load or store inside it, which threads may do at once as processes sharing the
+// table can.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
 impl Mapping {
     /// Maps `pages` pages of `table` read-write and shared, as QEMU does.
     pub fn new(table: &Table, pages: usize) -> Result<Self> {

@@ -92,4 +92,5 @@ pub const ALL: &[Case] = &[
         stress::concurrent_puts_during_attach,
     ),
     ("close_in_every_order", stress::close_in_every_order),
+    ("stress_everything", stress::stress_everything),
 ];

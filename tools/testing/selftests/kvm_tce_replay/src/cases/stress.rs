@@ -119,3 +119,184 @@ pub fn close_in_every_order() -> CaseResult {
     }
     Ok(())
 }
+
+/// A xorshift generator: the stress is random but its seed is printed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// What a group must hold for window entry holding `tce`: written out here, not taken from the
+/// module's checks (a permission bit, nothing else below 64 KiB, an address of guest memory).
+fn maps(tce: u64) -> bool {
+    tce & RW != 0 && tce & 0xfffc == 0 && tce & !RW < crate::ktr::GUEST_RAM
+}
+
+/// For a fixed time, from several threads: PUT, INDIRECT and STUFF in one half of a window,
+/// writes of any value through the mmap in the other, attach and detach of two groups,
+/// GET_POPULATED, and a second table created, attached to a third group and closed, over and
+/// over. Afterwards every attached group holds exactly what the table's hcall half says, and,
+/// attached anew, what the replay of the whole table says. The kernel's checkers (lockdep,
+/// KASAN, kmemleak) see the rest.
+pub fn stress_everything() -> CaseResult {
+    use crate::ktr::{covering, Mapping};
+    let secs: u64 = std::env::args()
+        .find_map(|a| a.strip_prefix("stress=").and_then(|s| s.parse().ok()))
+        .unwrap_or(8);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    crate::diag!("stress: {secs} s, seed={seed}");
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    let size = 1u64 << 16;
+    let half = size / 2;
+    let t = dev.create_table(1, 16, size)?;
+    let epp = t.stats()?.entries_per_page;
+    let map = Mapping::new(&t, (size / epp) as usize)?;
+    let groups = [dev.create_group_for(&t, 16)?, dev.create_group_for(&t, 12)?];
+    let third = dev.create_group_for(&t, 16)?;
+    let stop = AtomicBool::new(false);
+    let ops = AtomicU64::new(0);
+    let tce_of = |x: u64| match x % 8 {
+        0 => 0,
+        1 => (x >> 8) & !RW,
+        _ => (((x >> 16) % (1 << 20)) << 16) | ((x >> 3) % 3 + 1),
+    };
+    let result: Result<(), String> = std::thread::scope(|s| {
+        let workers = [
+            // PUT
+            s.spawn(|| -> Result<(), String> {
+                let mut r = Rng(seed);
+                while !stop.load(Ordering::Relaxed) {
+                    let x = r.next();
+                    t.put(x % half, tce_of(x >> 1))
+                        .map_err(|e| format!("put: {e:?}"))?;
+                    ops.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }),
+            // INDIRECT and STUFF
+            s.spawn(|| -> Result<(), String> {
+                let mut r = Rng(seed ^ 0x5555);
+                while !stop.load(Ordering::Relaxed) {
+                    let x = r.next();
+                    let n = x % 40 + 1;
+                    let at = (x >> 8) % (half - n);
+                    if x.is_multiple_of(3) {
+                        let poison = if x & 8 == 0 { 0 } else { (x >> 20) & !RW };
+                        t.stuff(at, poison, n)
+                            .map_err(|e| format!("stuff: {e:?}"))?;
+                    } else {
+                        let list: Vec<u64> = (0..n).map(|_| tce_of(r.next())).collect();
+                        t.put_indirect(at, &list)
+                            .map_err(|e| format!("indirect: {e:?}"))?;
+                    }
+                    ops.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }),
+            // Writes of any value through the mapping, in the other half.
+            s.spawn(|| -> Result<(), String> {
+                let mut r = Rng(seed ^ 0xaaaa);
+                while !stop.load(Ordering::Relaxed) {
+                    let x = r.next();
+                    let value = if x.is_multiple_of(4) {
+                        r.next()
+                    } else {
+                        tce_of(r.next())
+                    };
+                    map.write((half + x % half) as usize, value);
+                    ops.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }),
+            // Attach and detach of both groups; GET_POPULATED.
+            s.spawn(|| -> Result<(), String> {
+                let mut r = Rng(seed ^ 0x3333);
+                while !stop.load(Ordering::Relaxed) {
+                    let g = &groups[(r.next() % 2) as usize];
+                    match dev.attach(&t, g) {
+                        Ok(()) => {}
+                        Err(e) => return Err(format!("attach: {e:?}")),
+                    }
+                    t.populated(0, size / epp)
+                        .map_err(|e| format!("populated: {e:?}"))?;
+                    if r.next().is_multiple_of(2) {
+                        dev.detach(&t, g).map_err(|e| format!("detach: {e:?}"))?;
+                    }
+                    ops.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }),
+            // A second table, attached to a third group and closed, over and over.
+            s.spawn(|| -> Result<(), String> {
+                let mut r = Rng(seed ^ 0x7777);
+                while !stop.load(Ordering::Relaxed) {
+                    let other = dev
+                        .create_table(2, 16, size)
+                        .map_err(|e| format!("create: {e:?}"))?;
+                    other
+                        .put(r.next() % size, 0x5_0000 | RW)
+                        .map_err(|e| format!("put 2: {e:?}"))?;
+                    dev.attach(&other, &third)
+                        .map_err(|e| format!("attach 3: {e:?}"))?;
+                    // The third group is the other table's: this one cannot take it.
+                    if dev.attach(&t, &third) != Err(rustix::io::Errno::BUSY) {
+                        return Err("a hardware table was attached to two tables".into());
+                    }
+                    drop(other);
+                    ops.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }),
+        ];
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        stop.store(true, Ordering::Relaxed);
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+    });
+    result.map_err(|e| crate::Stop::Fail(format!("stress (seed={seed}): {e}")))?;
+    crate::diag!("stress: {} operations", ops.load(Ordering::Relaxed));
+    let w = t.window();
+    let expected = |g: usize, upto: u64| -> Result<Vec<u64>, crate::Stop> {
+        let hw = covering(&w, [16, 12][g]);
+        let mut out = vec![0u64; (upto << (16 - hw.it_page_shift)) as usize];
+        for e in 0..upto {
+            let tce = t.get(e)?;
+            if maps(tce) {
+                for (i, v) in hw.split(&w, e, tce) {
+                    out[i as usize] = v;
+                }
+            }
+        }
+        Ok(out)
+    };
+    // Attached groups follow every hcall; the mmap half is the next replay's.
+    for (i, g) in groups.iter().enumerate() {
+        if g.stats()?.attached == 1 {
+            let sub = 1u64 << (16 - [16, 12][i]);
+            ensure!(
+                g.read(0, half * sub)? == expected(i, half)?,
+                "group {i} differs from the table's hcall half (seed={seed})"
+            );
+            dev.detach(&t, g)?;
+        }
+        dev.attach(&t, g)?;
+        let sub = 1u64 << (16 - [16, 12][i]);
+        ensure!(
+            g.read(0, size * sub)? == expected(i, size)?,
+            "group {i} differs from the replay of the table (seed={seed})"
+        );
+    }
+    ensure_eq!(third.stats()?.attached, 0);
+    Ok(())
+}
