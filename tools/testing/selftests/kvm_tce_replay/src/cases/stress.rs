@@ -280,21 +280,34 @@ pub fn stress_everything() -> CaseResult {
         }
         Ok(out)
     };
+    // The first hardware entry where `got` and `want` differ, with the table's entry.
+    let first_difference = |got: &[u64], want: &[u64], sub: u64| -> Option<String> {
+        let i = got.iter().zip(want).position(|(g, w)| g != w)?;
+        let e = i as u64 / sub;
+        Some(format!(
+            "hw entry {i} is {:#x}, expected {:#x}; table entry {e} is {:#x?}",
+            got[i],
+            want[i],
+            t.get(e)
+        ))
+    };
     // Attached groups follow every hcall; the mmap half is the next replay's.
     for (i, g) in groups.iter().enumerate() {
-        if g.stats()?.attached == 1 {
-            let sub = 1u64 << (16 - [16, 12][i]);
-            ensure!(
-                g.read(0, half * sub)? == expected(i, half)?,
-                "group {i} differs from the table's hcall half (seed={seed})"
-            );
-            dev.detach(&t, g)?;
-        }
-        dev.attach(&t, g)?;
         let sub = 1u64 << (16 - [16, 12][i]);
+        if g.stats()?.attached == 1 {
+            let diff = first_difference(&g.read(0, half * sub)?, &expected(i, half)?, sub);
+            ensure!(
+                diff.is_none(),
+                "group {i} differs from the table's hcall half (seed={seed}): {diff:?}"
+            );
+        }
+        // Attaches take references: drop them all, then attach anew (a replay).
+        while dev.detach(&t, g).is_ok() {}
+        dev.attach(&t, g)?;
+        let diff = first_difference(&g.read(0, size * sub)?, &expected(i, size)?, sub);
         ensure!(
-            g.read(0, size * sub)? == expected(i, size)?,
-            "group {i} differs from the replay of the table (seed={seed})"
+            diff.is_none(),
+            "group {i} differs from the replay of the table (seed={seed}): {diff:?}"
         );
     }
     ensure_eq!(third.stats()?.attached, 0);
