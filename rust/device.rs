@@ -93,13 +93,8 @@ impl Context {
     #[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
     pub(crate) fn for_kunit() -> Result<Arc<Self>> {
         let ctx = Self::with_guest(GuestMemory::of_mm(shim::init_mm())?)?;
-        ctx.guest.set_region(&KvmUserspaceMemoryRegion {
-            slot: 0,
-            flags: 0,
-            guest_phys_addr: 0,
-            memory_size: 16 << 20,
-            userspace_addr: 16 << 20,
-        })?;
+        ctx.guest
+            .set_region(&KvmUserspaceMemoryRegion::new(0, 0, 16 << 20, 16 << 20))?;
         Ok(ctx)
     }
 

@@ -164,14 +164,10 @@ impl Memslots {
 mod tests {
     use super::*;
 
-    fn region(slot: u32, gpa: u64, size: u64, ua: u64) -> KvmUserspaceMemoryRegion {
-        KvmUserspaceMemoryRegion {
-            slot,
-            flags: 0,
-            guest_phys_addr: gpa,
-            memory_size: size,
-            userspace_addr: ua,
-        }
+    use KvmUserspaceMemoryRegion as R;
+
+    fn region(slot: u32, gpa: u64, size: u64, ua: u64) -> R {
+        R::new(slot, gpa, size, ua)
     }
 
     const PS: u64 = 4096;

@@ -3,6 +3,26 @@
 //! A TCE table: one window of guest-visible TCEs kept in lazily allocated pages, each with a
 //! population map; the guest's hcalls as ioctls on its fd; mmap of the TCE array; and the IOMMU
 //! groups attached to it, which every update reaches.
+//!
+//! # Lock order
+//!
+//! Outermost first; a lock is only taken while holding locks above it:
+//!
+//! 1. `mmap_lock` of a process faulting on a table mapping (the fault handlers take 3 under it);
+//! 2. a hardware table's binding (`iommu::Binding::state`): attach and detach, held across a
+//!    replay;
+//! 3. the table lock (`TableState`, class `kvm_tce_replay::Table::state`): updates, publishing,
+//!    each replay chunk, the fault handlers' allocations;
+//! 4. under the table lock: the context's memory slots (`GuestMemory::slots`), a mock hardware
+//!    table (`MockTable::hw`), the real backend's `iommu_table` locks, `i_mmap_rwsem` (dropping
+//!    the zero page from the mappings), `xa_lock` (inside [`SparseMap`]); none of these is held
+//!    while taking another of them;
+//! 5. leaves, never held while taking another lock: the registry of attached hardware tables
+//!    (`iommu::ATTACHED`, under a binding), a context's liobns, the stats registry, a mock
+//!    group's list of tables.
+//!
+//! Nothing takes `mmap_lock` under the table lock: TCE pages are charged to RLIMIT_MEMLOCK
+//! atomically (`shim::MemlockCharge`), and user memory is copied outside it.
 
 use crate::{
     accounting::{self, Accounted},

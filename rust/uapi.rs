@@ -121,6 +121,20 @@ pub(crate) struct KvmUserspaceMemoryRegion {
     pub userspace_addr: u64,
 }
 
+impl KvmUserspaceMemoryRegion {
+    /// Slot `slot`: `size` bytes of guest memory from `gpa` at user address `ua`, no flags.
+    #[allow(dead_code, reason = "used by userspace and the tests")]
+    pub(crate) const fn new(slot: u32, gpa: u64, size: u64, ua: u64) -> Self {
+        Self {
+            slot,
+            flags: 0,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr: ua,
+        }
+    }
+}
+
 /// `H_PUT_TCE`: one TCE at `ioba`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -77,19 +77,19 @@ pub struct Device(pub OwnedFd);
 /// need not be mapped.
 pub const GUEST_RAM: u64 = 1 << 42;
 
+/// `KVM_SET_USER_MEMORY_REGION`'s argument: slot `slot`, `size` bytes of guest memory from `gpa`
+/// at user address `ua`.
+pub fn region(slot: u32, gpa: u64, size: u64, ua: u64) -> KvmUserspaceMemoryRegion {
+    KvmUserspaceMemoryRegion::new(slot, gpa, size, ua)
+}
+
 impl Device {
     /// Opens a context whose guest memory covers `0 .. GUEST_RAM`, as a VMM registers its RAM
     /// before the guest can put a TCE.
     pub fn open() -> Result<Self> {
         let dev = Self::open_bare()?;
         let page = rustix::param::page_size() as u64;
-        dev.set_memory_region(KvmUserspaceMemoryRegion {
-            slot: 0,
-            flags: 0,
-            guest_phys_addr: 0,
-            memory_size: GUEST_RAM,
-            userspace_addr: page,
-        })?;
+        dev.set_memory_region(region(0, 0, GUEST_RAM, page))?;
         Ok(dev)
     }
 

@@ -2,7 +2,7 @@
 
 //! Cases of the device itself: the node, capability probing and enabling, unknown ioctls.
 
-use crate::ktr::{ioctl_val, Device, DEVICE};
+use crate::ktr::{ioctl_val, region, Device, DEVICE};
 use crate::uapi::*;
 use crate::{ensure, ensure_eq, CaseResult};
 use rustix::fd::AsFd;
@@ -110,13 +110,6 @@ pub fn ioctl_encoding() -> CaseResult {
 pub fn memory_regions() -> CaseResult {
     let dev = Device::open_bare()?;
     let page = rustix::param::page_size() as u64;
-    let region = |slot, gpa, size, ua| KvmUserspaceMemoryRegion {
-        slot,
-        flags: 0,
-        guest_phys_addr: gpa,
-        memory_size: size,
-        userspace_addr: ua,
-    };
     ensure_eq!(dev.check_extension(10), Ok(512));
     dev.set_memory_region(region(0, 0, 16 * page, 1 << 40))?;
     let mut flagged = region(1, 16 * page, page, 0);

@@ -7,7 +7,7 @@
 //! poison TCEs, and a VMM that only reads its mapping of the table.
 
 use crate::cases::attach::check_group;
-use crate::ktr::{covering, mock_levels, Device, Group, Mapping, GUEST_RAM};
+use crate::ktr::{covering, mock_levels, region, Device, Group, Mapping, GUEST_RAM};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
@@ -328,13 +328,6 @@ pub fn foreign_process_gets_eio() -> CaseResult {
 pub fn memslots_and_poison_match_kvm() -> CaseResult {
     let dev = Device::open_bare()?;
     let page = rustix::param::page_size() as u64;
-    let region = |slot, gpa, size, ua| KvmUserspaceMemoryRegion {
-        slot,
-        flags: 0,
-        guest_phys_addr: gpa,
-        memory_size: size,
-        userspace_addr: ua,
-    };
     let base = 0x100_0000_0000u64;
     dev.set_memory_region(region(511, base, 16 * page, 1 << 40))?;
     for (bad, errno) in [
