@@ -55,7 +55,7 @@ flock 9 # one build of a given kernel at a time
 [ "$arch" != um ] || ln -sfn "$TOP" "$srcdir/drivers/kvm_tce_replay"
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
-	log "kernel: building $arch ($ver, fragment $key) in $out; ~8 min on 2 cores"
+	log "kernel: building $arch ($ver, fragment $key) in $out; 6-15 min on 2 cores (the x86_64 debug kernel the longest)"
 	rm -rf "$out"; mkdir -p "$out"
 	mk() { make -C "$srcdir" O="$out" ARCH=$karch LLVM=-19 "$@"; }
 	mk $base >/dev/null
