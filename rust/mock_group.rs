@@ -10,7 +10,7 @@
 use crate::{
     accounting::{self, Accounted},
     hwmap::{HwGeometry, Levels, LEVELS_MAX},
-    iommu::{Binding, IommuBackend},
+    iommu::{self, Binding, IommuBackend},
     shim::{AnonFile, FileOps},
     table::Table,
     uapi_test::*,
@@ -262,8 +262,9 @@ impl MockTable {
 
     /// The counters, as `KTR_MOCK_STATS` reports them.
     pub(crate) fn stats(&self) -> KtrMockStats {
-        // The attach lock comes before the hardware table's: take them one after the other.
-        let attached = u64::from(self.binding.state.lock().is_some());
+        // From the registry of attached hardware tables, not the binding, which an attach holds
+        // for the whole replay.
+        let attached = u64::from(iommu::attached(self).is_some());
         let hw = self.hw.lock();
         let c = &hw.counters;
         KtrMockStats {
