@@ -139,7 +139,7 @@ impl Replayer<'_> {
                 match page {
                     Some(page) => {
                         self.stats.visited += 1;
-                        Next::Entry(from, page.entry(GEO.slot_of(from)))
+                        Next::Entry(from, page.load(GEO.slot_of(from)))
                     }
                     None => Next::Skip(GEO.first_entry(index + 1)),
                 }

@@ -97,7 +97,8 @@ impl TcePage {
         self.mem.words()
     }
 
-    fn load(&self, slot: usize) -> u64 {
+    /// TCE `slot` of the page, zero or not.
+    pub(crate) fn load(&self, slot: usize) -> u64 {
         self.entries()[slot].load(Ordering::Relaxed)
     }
 
@@ -146,11 +147,6 @@ impl TcePage {
         // CAST: a bit index, below 64.
         let slot = word * 64 + bits.trailing_zeros() as usize;
         (Some((slot, entries[slot].load(Ordering::Relaxed))), 1)
-    }
-
-    /// TCE `slot` of the page, zero or not (the page-slot baseline of the benchmarks).
-    pub(crate) fn entry(&self, slot: usize) -> u64 {
-        self.load(slot)
     }
 }
 
@@ -310,7 +306,8 @@ impl Table {
             }
         };
         let old = self.replayable(self.get(entry));
-        let value = self.replayable(tce);
+        // `tce` passed `validate` (the caller's): the groups get it if it is valid.
+        let value = if tce_is_valid(tce) { tce } else { 0 };
         for (i, group) in st.groups.iter().enumerate() {
             if let Err(e) = iommu::map_entry(&**group, &self.window, entry, value) {
                 for done in st.groups.iter().take(i + 1) {
