@@ -7,6 +7,7 @@
 #                 x86_64 and ppc64le, and on UML with the module built in and its KUnit
 #                 tests (ARCH=x86_64, ppc64le or um: that one only)
 #   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native)
+#   make fuzz     the fuzzer in the VM until stopped, or TIME= seconds; SEED= reruns a seed
 #   make kernel | module | vm      single steps; ARCH=x86_64 (default), ppc64le or um
 #
 # Out of tree against your own Rust-enabled kernel: make -C $$KDIR M=$$PWD/rust LLVM=1
@@ -14,7 +15,7 @@
 ARCH ?= x86_64
 RUN := tools/run-in-root
 
-.PHONY: run check kernel module vm bench fmt
+.PHONY: run check kernel module vm bench fmt fuzz
 
 run:
 	$(RUN) tools/vm/run.sh $(ARCH) demo
@@ -33,6 +34,11 @@ module:
 
 vm:
 	$(RUN) tools/vm/run.sh $(ARCH) test
+
+# The fuzzer (Documentation/security.rst): no time limit unless TIME= is given.
+fuzz:
+	$(RUN) env TIMEOUT=$(if $(TIME),$$(( $(TIME) + 600 )),0) tools/vm/run.sh $(ARCH) fuzz \
+		$(if $(SEED),seed=$(SEED)) $(if $(TIME),time=$(TIME))
 
 # The replay benchmark: tools/bench/results/ARCH/bench.{md,csv,png} for each architecture.
 bench:

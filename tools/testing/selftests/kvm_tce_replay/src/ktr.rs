@@ -11,6 +11,10 @@ use rustix::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use rustix::io::{Errno, Result};
 use rustix::ioctl::{Ioctl, IoctlOutput, Opcode};
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Ioctls issued, for the fuzzer's report.
+pub static IOCTLS: AtomicU64 = AtomicU64::new(0);
 
 /// Path of the misc device.
 pub const DEVICE: &str = "/dev/kvm-tce-replay";
@@ -42,6 +46,7 @@ unsafe impl Ioctl for Call {
 
 /// `ioctl(fd, op, &mut arg)`; `op` must encode `T`'s size.
 pub fn ioctl_ref<T>(fd: BorrowedFd<'_>, op: u32, arg: &mut T) -> Result<i32> {
+    IOCTLS.fetch_add(1, Ordering::Relaxed);
     let call = Call {
         op,
         arg: (arg as *mut T).cast(),
@@ -52,6 +57,7 @@ pub fn ioctl_ref<T>(fd: BorrowedFd<'_>, op: u32, arg: &mut T) -> Result<i32> {
 
 /// `ioctl(fd, op, value)` for ioctls that take an integer.
 pub fn ioctl_val(fd: BorrowedFd<'_>, op: u32, value: usize) -> Result<i32> {
+    IOCTLS.fetch_add(1, Ordering::Relaxed);
     let call = Call {
         op,
         arg: value as *mut c_void,
@@ -304,14 +310,20 @@ impl Table {
     /// `KTR_GET_POPULATED`: the bitmap words and the entries per TCE page.
     pub fn populated(&self, first_page: u64, npages: u64) -> Result<(Vec<u64>, u64)> {
         let mut words = vec![0u64; npages.div_ceil(64) as usize];
+        let epp = self.populated_raw(first_page, npages, words.as_mut_ptr() as u64)?;
+        Ok((words, epp))
+    }
+
+    /// `KTR_GET_POPULATED` into the words at `bitmap`; returns the entries per TCE page.
+    pub fn populated_raw(&self, first_page: u64, npages: u64, bitmap: u64) -> Result<u64> {
         let mut req = KtrPopulated {
             first_page,
             npages,
-            bitmap: words.as_mut_ptr() as u64,
+            bitmap,
             entries_per_page: 0,
         };
         ioctl_ref(self.fd.as_fd(), KTR_GET_POPULATED, &mut req)?;
-        Ok((words, req.entries_per_page))
+        Ok(req.entries_per_page)
     }
 }
 
@@ -406,8 +418,14 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `pages` pages of `table` read-write and shared, as QEMU does.
     pub fn new(table: &Table, pages: usize) -> Result<Self> {
+        Self::at(table, 0, pages)
+    }
+
+    /// Maps `pages` pages of `table` from TCE page `first` on, read-write and shared.
+    pub fn at(table: &Table, first: usize, pages: usize) -> Result<Self> {
         use rustix::mm::{mmap, MapFlags, ProtFlags};
-        let len = pages * rustix::param::page_size();
+        let page = rustix::param::page_size();
+        let len = pages * page;
         // SAFETY: a new mapping at an address the kernel chooses.
         let ptr = unsafe {
             mmap(
@@ -416,7 +434,7 @@ impl Mapping {
                 ProtFlags::READ | ProtFlags::WRITE,
                 MapFlags::SHARED,
                 &table.fd,
-                0,
+                (first * page) as u64,
             )?
         };
         Ok(Self {

@@ -104,12 +104,15 @@ fn main() {
         "test" => run(cases::ALL, args.get(1).map(String::as_str)),
         "demo" => demo::run(),
         "bench" => bench::run(),
+        "fuzz" => cases::fuzz::main(),
         "child-touch" => cases::mmap::child_touch(num(1) as usize, num(2) as usize),
         "child-memlock" => cases::hostile::child_memlock(num(1)),
         "child-attach" => cases::hostile::child_attach(num(1) as i32),
         "child-foreign" => cases::hostile::child_foreign(num(1) as i32, num(2) as i32),
         _ => {
-            eprintln!("usage: kvm_tce_replay_test [test [FILTER] | demo | bench]");
+            eprintln!(
+                "usage: kvm_tce_replay_test [test [FILTER] [seed=N] | demo | bench | fuzz [seed=N] [time=S]]"
+            );
             2
         }
     };

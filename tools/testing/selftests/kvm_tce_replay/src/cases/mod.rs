@@ -5,6 +5,7 @@
 mod attach;
 mod device;
 mod fail_nth;
+pub mod fuzz;
 pub mod hostile;
 pub mod mmap;
 mod model;
@@ -87,6 +88,7 @@ pub const ALL: &[Case] = &[
     ("two_windows_two_tables", hostile::two_windows_two_tables),
     ("fail_nth_sweep", fail_nth::fail_nth_sweep),
     ("model_check", model::model_check),
+    ("fuzz_budget", fuzz::fuzz_budget),
     (
         "concurrent_puts_during_attach",
         stress::concurrent_puts_during_attach,
