@@ -30,11 +30,13 @@ initrd="$stage.cpio"
 trap 'rm -rf "$stage" "$initrd"' EXIT
 
 log="$logs/$arch-$mode.log"
-append="panic=-1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args}"
+# A warning is a failure (panic_on_warn), as on syzbot.
+append="panic=-1 panic_on_warn=1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args}"
 case $arch in
 x86_64)
 	run=(qemu-system-x86_64 -m 2048 -smp 2 -kernel "$kdir/image")
-	append="console=ttyS0 $append"
+	# The debug kernel: RCU stalls reported after 5 s (the config fragment keeps 21 s for all).
+	append="console=ttyS0 rcupdate.rcu_cpu_stall_timeout=5 $append"
 	if [ "${KVM:-0}" = 1 ]; then run+=(-enable-kvm -cpu host); else run+=(-accel tcg); fi
 	;;
 ppc64le)

@@ -476,3 +476,14 @@ pub fn mem_free() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
+
+/// Pages charged to this process's `pinned_vm` (VmPin of /proc/self/status), where the module
+/// charges TCE pages.
+pub fn pinned_pages() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmPin:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024 / rustix::param::page_size() as u64)
+}

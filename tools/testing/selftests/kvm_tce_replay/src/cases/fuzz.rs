@@ -10,7 +10,7 @@
 mod model;
 mod op;
 
-use crate::ktr::{Device, Group, Mapping, Table, TceList, IOCTLS};
+use crate::ktr::{pinned_pages, Device, Group, Mapping, Table, TceList, IOCTLS};
 use crate::uapi::*;
 use crate::window::Window;
 use crate::{diag, CaseResult, Stop};
@@ -329,7 +329,7 @@ fn same<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) -> Result<(
 
 /// Compares every table's entries, population and statistics and every open group's hardware
 /// tables with the model.
-fn verify(m: &Model, w: &World) -> Result<(), String> {
+fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
     let e = |e: Errno| format!("reading the state: {e:?}");
     for (s, (mt, rt)) in m.tables.iter().zip(&w.tables).enumerate() {
         let (mt, rt) = match (mt, rt) {
@@ -414,6 +414,18 @@ fn verify(m: &Model, w: &World) -> Result<(), String> {
             }
         }
     }
+    // Every allocated TCE page of a live table is charged to this process, nothing else.
+    let charged: u64 = m
+        .tables
+        .iter()
+        .flatten()
+        .map(|t| t.pages.len() as u64)
+        .sum();
+    same(
+        pinned_pages(),
+        pinned + charged,
+        "pages charged to pinned_vm",
+    )?;
     for (g, (id, rg)) in m.groups.iter().zip(&w.groups).enumerate() {
         let (id, rg) = match (id, rg) {
             (None, None) => continue,
@@ -461,7 +473,7 @@ fn verify(m: &Model, w: &World) -> Result<(), String> {
 }
 
 /// Runs one sequence against the module and the model.
-fn run_ops(ops: &[Op], baseline: &KtrMemStats) -> Result<(), String> {
+fn run_ops(ops: &[Op], baseline: &Baseline) -> Result<(), String> {
     let mut model = Model::new();
     let mut world = World::new().map_err(|e| format!("setup: {e:?}"))?;
     for (i, op) in ops.iter().enumerate() {
@@ -483,7 +495,7 @@ fn run_ops(ops: &[Op], baseline: &KtrMemStats) -> Result<(), String> {
         same(got, want, &format!("op {i} {op:?}"))?;
     }
     let start = Instant::now();
-    verify(&model, &world)?;
+    verify(&model, &world, baseline.pinned)?;
     if start.elapsed() > Duration::from_secs(1) {
         diag!(
             "fuzz: checking the state took {:.1} s",
@@ -491,18 +503,37 @@ fn run_ops(ops: &[Op], baseline: &KtrMemStats) -> Result<(), String> {
         );
     }
     drop(world);
-    let now = Device::open_bare()
-        .and_then(|d| d.mem_stats())
-        .map_err(|e| format!("mem stats: {e:?}"))?;
     same(
-        (now.table_bytes, now.mock_bytes),
-        (baseline.table_bytes, baseline.mock_bytes),
-        "memory of tables and mock groups after closing everything",
+        Baseline::now()?,
+        *baseline,
+        "memory of tables and mock groups, and pages charged, after closing everything",
     )
 }
 
+/// What the module holds when no sequence runs: its memory for tables and mock groups, and
+/// the pages charged to this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Baseline {
+    table_bytes: u64,
+    mock_bytes: u64,
+    pinned: u64,
+}
+
+impl Baseline {
+    fn now() -> Result<Self, String> {
+        let m = Device::open_bare()
+            .and_then(|d| d.mem_stats())
+            .map_err(|e| format!("mem stats: {e:?}"))?;
+        Ok(Self {
+            table_bytes: m.table_bytes,
+            mock_bytes: m.mock_bytes,
+            pinned: pinned_pages(),
+        })
+    }
+}
+
 /// Runs the sequence of `seed`; on failure, shrinks it and returns the report.
-fn run_seed(seed: u64, baseline: &KtrMemStats) -> Result<(), String> {
+fn run_seed(seed: u64, baseline: &Baseline) -> Result<(), String> {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
@@ -537,9 +568,7 @@ enum Budget {
 
 /// Runs sequences from `seed` on (seed, seed + 1, ...), printing progress every 10 s.
 fn run(seed: u64, budget: Budget) -> Result<u64, String> {
-    let baseline = Device::open_bare()
-        .and_then(|d| d.mem_stats())
-        .map_err(|e| format!("mem stats: {e:?}"))?;
+    let baseline = Baseline::now()?;
     let start = Instant::now();
     let mut last = start;
     let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -610,12 +639,10 @@ fn seed() -> u64 {
     })
 }
 
-/// The case of `make check`: a fixed number of sequences (`KTR_FUZZ_SEQUENCES`, default 300).
+/// The case of `make check`: a fixed number of sequences (`sequences=` in the harness
+/// arguments, default 300).
 pub fn fuzz_budget() -> CaseResult {
-    let seqs = std::env::var("KTR_FUZZ_SEQUENCES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let seqs = arg("sequences").unwrap_or(300);
     run(seed(), Budget::Sequences(seqs)).map_err(Stop::Fail)?;
     Ok(())
 }
