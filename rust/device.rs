@@ -5,22 +5,22 @@
 //! IOMMU groups, and attaches groups to tables.
 
 #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
-use crate::spapr_group::SpaprGroup;
+use crate::iommu::spapr::SpaprGroup;
 use crate::{
     accounting,
     attach::{attach, detach},
     guest::GuestMemory,
     iommu::IommuBackend,
-    memslots::MEMSLOTS,
+    pure::memslots::MEMSLOTS,
     replay::Walk,
     shim,
     table::Table,
-    uapi::*,
+    pure::uapi::*,
     user,
-    window::Window,
+    pure::window::Window,
 };
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-use crate::{mock_group::MockGroup, uapi_test::*};
+use crate::{iommu::mock::MockGroup, pure::uapi_test::*};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     fs::File,

@@ -5,9 +5,9 @@
 //! its TCE pages are charged to) and its memory slots, which every valid TCE must fall in.
 
 use crate::{
-    memslots::{Memslots, SlotError},
+    pure::memslots::{Memslots, SlotError},
     shim::{self, MemlockCharge},
-    uapi::KvmUserspaceMemoryRegion,
+    pure::uapi::KvmUserspaceMemoryRegion,
 };
 use kernel::{
     mm::Mm,

@@ -4,7 +4,12 @@
 //! table's geometry and identity, exchanges of entries, their invalidation, the clear at
 //! detach), the attachment bookkeeping they share, and the runs a replay writes them in.
 
-use crate::{hwmap::HwGeometry, table::Table, window::Window};
+use crate::{pure::hwmap::HwGeometry, table::Table, pure::window::Window};
+
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+pub(crate) mod mock;
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+pub(crate) mod spapr;
 use core::ops::Range;
 use kernel::{
     new_mutex,

@@ -3,44 +3,32 @@
 //! kvm-tce-replay: sPAPR TCE tables with KVM's ioctls whose IOMMU-group attach replays the valid
 //! TCEs into the group, walking only the allocated TCE pages.
 
+// The layers, bottom up; a file imports only from layers below its own (checked by the
+// harness's host test `layers`, see Documentation/design.rst).
+
+// 1. The pure core: no `kernel::` import; shared, as one source, with the userspace harness.
+mod pure;
+// 2. The shim: every raw binding and every `unsafe` block of the module.
+mod shim;
+// 3. Kernel services: memory accounting, user copies, statistics, a context's guest memory.
 mod accounting;
-mod attach;
-mod bitwalk;
-mod device;
-#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
-mod dma;
 mod guest;
-// Without an IOMMU backend, the group ABI and the hardware-table math are unused.
-#[cfg_attr(
-    not(any(CONFIG_KVM_TCE_REPLAY_MOCK, CONFIG_KVM_TCE_REPLAY_SPAPR)),
-    allow(dead_code)
-)]
-mod hwmap;
-mod memslots;
+mod stats;
+mod user;
+// 4. The IOMMU backend interface (`iommu.rs`, its backends in `iommu/` sit at 6).
 // Without an IOMMU backend, the group ABI and the hardware-table math are unused.
 #[cfg_attr(
     not(any(CONFIG_KVM_TCE_REPLAY_MOCK, CONFIG_KVM_TCE_REPLAY_SPAPR)),
     allow(dead_code)
 )]
 mod iommu;
-#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-mod mock_group;
+// 5. The table and its walk.
 mod replay;
-mod shim;
-#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
-mod spapr_group;
-mod stats;
 mod table;
-// Without an IOMMU backend, the group ABI and the hardware-table math are unused.
-#[cfg_attr(
-    not(any(CONFIG_KVM_TCE_REPLAY_MOCK, CONFIG_KVM_TCE_REPLAY_SPAPR)),
-    allow(dead_code)
-)]
-mod uapi;
-#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-mod uapi_test;
-mod user;
-mod window;
+// 6. The backends: `iommu/mock.rs`, `iommu/spapr.rs` (declared in `iommu.rs`).
+// 7. The device and its ioctl dispatch; attach and detach.
+mod attach;
+mod device;
 
 use kernel::{
     debugfs::{Dir, File},
@@ -63,8 +51,8 @@ module! {
 }
 
 /// Every argument the shared checks refuse is `EINVAL` (`H_PARAMETER` for the hcalls).
-impl From<window::Invalid> for Error {
-    fn from(_: window::Invalid) -> Self {
+impl From<pure::window::Invalid> for Error {
+    fn from(_: pure::window::Invalid) -> Self {
         EINVAL
     }
 }

@@ -17,7 +17,7 @@ use crate::{
     shim,
     stats::ReplayStats,
     table::{Table, TcePage, GEO},
-    window::{tce_is_valid, TCE_PERM_MASK},
+    pure::window::{tce_is_valid, TCE_PERM_MASK},
 };
 use kernel::{
     prelude::*,
@@ -49,7 +49,7 @@ impl Walk {
         }
         #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
         if crate::module_parameters::mock.value() {
-            use crate::uapi_test::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_SLOTS};
+            use crate::pure::uapi_test::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_SLOTS};
             match flags {
                 KTR_ATTACH_WALK_SLOTS => return Ok(Self::Slots),
                 KTR_ATTACH_WALK_ENTRIES => return Ok(Self::Entries),
@@ -277,10 +277,10 @@ mod tests {
     use super::*;
     use crate::{
         device::{Context, LiobnClaim},
-        hwmap::HwGeometry,
-        mock_group::MockTable,
-        uapi_test::KtrMockGroup,
-        window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
+        pure::hwmap::HwGeometry,
+        iommu::mock::MockTable,
+        pure::uapi_test::KtrMockGroup,
+        pure::window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
     };
     use kernel::sync::Arc;
 

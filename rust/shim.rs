@@ -659,7 +659,7 @@ impl Drop for MemlockCharge {
 
 // SAFETY: all-zero bytes are an empty set of slots (documented on the type): every slot's size is
 // 0 and none is indexed.
-unsafe impl pin_init::Zeroable for crate::memslots::Memslots {}
+unsafe impl pin_init::Zeroable for crate::pure::memslots::Memslots {}
 
 /// Marks the uapi structs as plain data that can be copied from and to userspace.
 macro_rules! plain_data {
@@ -673,22 +673,22 @@ macro_rules! plain_data {
 }
 
 plain_data!(
-    crate::uapi::KvmEnableCap,
-    crate::uapi::KvmCreateSpaprTce64,
-    crate::uapi::KvmUserspaceMemoryRegion,
-    crate::uapi::KtrPutTce,
-    crate::uapi::KtrPutTceIndirect,
-    crate::uapi::KtrStuffTce,
-    crate::uapi::KtrGetTce,
-    crate::uapi::KtrPopulated,
-    crate::uapi::KtrTableStats,
-    crate::uapi::KtrAttach,
-    crate::uapi::KtrMemStats,
+    crate::pure::uapi::KvmEnableCap,
+    crate::pure::uapi::KvmCreateSpaprTce64,
+    crate::pure::uapi::KvmUserspaceMemoryRegion,
+    crate::pure::uapi::KtrPutTce,
+    crate::pure::uapi::KtrPutTceIndirect,
+    crate::pure::uapi::KtrStuffTce,
+    crate::pure::uapi::KtrGetTce,
+    crate::pure::uapi::KtrPopulated,
+    crate::pure::uapi::KtrTableStats,
+    crate::pure::uapi::KtrAttach,
+    crate::pure::uapi::KtrMemStats,
 );
 
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
 plain_data!(
-    crate::uapi_test::KtrMockGroup,
-    crate::uapi_test::KtrMockRead,
-    crate::uapi_test::KtrMockStats,
+    crate::pure::uapi_test::KtrMockGroup,
+    crate::pure::uapi_test::KtrMockRead,
+    crate::pure::uapi_test::KtrMockStats,
 );

@@ -4,7 +4,7 @@
 //! table together with the module's memory accounting, through debugfs
 //! (`/sys/kernel/debug/kvm_tce_replay/tables`).
 
-use crate::{accounting, uapi::KtrTableStats};
+use crate::{accounting, pure::uapi::KtrTableStats};
 use core::{
     fmt,
     sync::atomic::{AtomicU64, Ordering},

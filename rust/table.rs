@@ -26,15 +26,15 @@
 
 use crate::{
     accounting::{self, Accounted},
-    bitwalk::{word_and_mask, words_for},
+    pure::bitwalk::{word_and_mask, words_for},
     device::LiobnClaim,
     guest::GuestMemory,
     iommu::{self, IommuBackend},
     shim::{self, AnonFile, FileOps, Mappable, MemlockCharge, SparseMap, UserMappings, WordPage},
     stats::TableStats,
-    uapi::*,
+    pure::uapi::*,
     user,
-    window::{tce_is_valid, PageGeometry, Window, TCE_PERM_MASK},
+    pure::window::{tce_is_valid, PageGeometry, Window, TCE_PERM_MASK},
 };
 use core::{
     mem::size_of,

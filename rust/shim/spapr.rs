@@ -4,7 +4,7 @@
 //! of a VFIO group, its exchange and invalidation, its userspace view, and the preregistered
 //! memory (`mm_iommu_*`) that turns the VMM's user addresses into host-physical ones.
 
-use crate::hwmap::HwGeometry;
+use crate::pure::hwmap::HwGeometry;
 use core::{
     ptr::NonNull,
     sync::atomic::{AtomicU64, Ordering},

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Host tests that the C uapi header, the shared Rust ABI (rust/uapi.rs) and rustix's
+//! Host tests that the C uapi header, the shared Rust ABI (rust/pure/uapi.rs) and rustix's
 //! arch-correct ioctl encoding agree: every number and every struct size.
 
 use crate::uapi::*;
@@ -10,7 +10,7 @@ use std::mem::size_of;
 use std::path::Path;
 use std::process::Command;
 
-/// (name in the C header, value in rust/uapi.rs)
+/// (name in the C header, value in rust/pure/uapi.rs)
 fn numbers() -> Vec<(&'static str, u64)> {
     vec![
         ("KVM_CHECK_EXTENSION", KVM_CHECK_EXTENSION.into()),

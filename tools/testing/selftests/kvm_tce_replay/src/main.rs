@@ -3,25 +3,25 @@
 //! kselftest-style harness of kvm-tce-replay: plays the guest (hcalls as ioctls) and the VMM
 //! (capabilities, attach, mmap) against the real module and prints TAP.
 
-#[path = "../../../../../rust/bitwalk.rs"]
+#[path = "../../../../../rust/pure/bitwalk.rs"]
 #[allow(dead_code)]
 mod bitwalk;
-#[path = "../../../../../rust/dma.rs"]
+#[path = "../../../../../rust/pure/dma.rs"]
 #[allow(dead_code)]
 mod dma;
-#[path = "../../../../../rust/hwmap.rs"]
+#[path = "../../../../../rust/pure/hwmap.rs"]
 #[allow(dead_code)]
 mod hwmap;
-#[path = "../../../../../rust/memslots.rs"]
+#[path = "../../../../../rust/pure/memslots.rs"]
 #[allow(dead_code)]
 mod memslots;
-#[path = "../../../../../rust/uapi.rs"]
+#[path = "../../../../../rust/pure/uapi.rs"]
 #[allow(dead_code)]
 mod uapi;
-#[path = "../../../../../rust/uapi_test.rs"]
+#[path = "../../../../../rust/pure/uapi_test.rs"]
 #[allow(dead_code)]
 mod uapi_test;
-#[path = "../../../../../rust/window.rs"]
+#[path = "../../../../../rust/pure/window.rs"]
 #[allow(dead_code)]
 mod window;
 

@@ -4,7 +4,7 @@
 //! `iommu_tce_direction` and `iommu_direction_to_tce_perm` convert them for the real IOMMU
 //! backend. Core-only: shared with the userspace tests.
 
-use crate::window::{TCE_PCI_READ, TCE_PCI_WRITE, TCE_PERM_MASK};
+use super::window::{TCE_PCI_READ, TCE_PCI_WRITE, TCE_PERM_MASK};
 
 /// `DMA_BIDIRECTIONAL` of the kernel's `enum dma_data_direction`.
 pub(crate) const DMA_BIDIRECTIONAL: u32 = 0;

@@ -7,16 +7,16 @@
 
 use crate::{
     device::Context,
-    dma::{direction_perm, tce_direction, DMA_NONE},
+    pure::dma::{direction_perm, tce_direction, DMA_NONE},
     guest::GuestMemory,
-    hwmap::HwGeometry,
+    pure::hwmap::HwGeometry,
     iommu::{map_entry, Binding, IommuBackend},
     shim::{
         self,
         spapr::{mapped_dec, mapped_inc, IommuTable},
     },
     table::{Table, GEO},
-    window::{tce_is_valid, Window, TCE_PERM_MASK},
+    pure::window::{tce_is_valid, Window, TCE_PERM_MASK},
 };
 use kernel::{prelude::*, sync::Arc};
 

@@ -5,7 +5,7 @@
 //! `kvm_set_memory_region`, and the translation of a TCE's guest address through them (KVM's
 //! `kvmppc_tce_to_ua`). Core-only: shared by the module and the userspace tests.
 
-use crate::uapi::KvmUserspaceMemoryRegion;
+use super::uapi::KvmUserspaceMemoryRegion;
 
 /// Number of slots a context holds, as `KVM_CHECK_EXTENSION(KVM_CAP_NR_MEMSLOTS)` reports it
 /// (powerpc KVM's `KVM_USER_MEM_SLOTS` before 6.x made it SHRT_MAX; QEMU asks for the number).

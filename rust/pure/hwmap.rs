@@ -4,7 +4,7 @@
 //! `kvm_spapr_tce_attach_iommu_group`, the subpage split of `kvmppc_tce_iommu_map`, and the
 //! level indices of a multi-level table like powernv's. Core-only: shared with the userspace model.
 
-use crate::window::{Window, TCE_PERM_MASK};
+use super::window::{Window, TCE_PERM_MASK};
 
 /// Most levels of a hardware table (powernv allows 5).
 #[allow(dead_code, reason = "used by the mock backend, absent in production")]

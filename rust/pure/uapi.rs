@@ -109,7 +109,7 @@ pub(crate) struct KvmCreateSpaprTce64 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KvmUserspaceMemoryRegion {
-    /// Slot number, below [`crate::memslots::MEMSLOTS`].
+    /// Slot number, below [`super::memslots::MEMSLOTS`].
     pub slot: u32,
     /// Must be 0.
     pub flags: u32,

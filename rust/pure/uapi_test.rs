@@ -5,7 +5,7 @@
 //! the benchmarks' replay strategies. Shared by the module and the harness, mirrored by
 //! rust/kvm_tce_replay_test.h. Not a stable ABI.
 
-use crate::uapi::{iow, iowr, KTR_IO};
+use super::uapi::{iow, iowr, KTR_IO};
 use core::mem::size_of;
 
 /// Creates a mock IOMMU group with its own hardware-table geometry.

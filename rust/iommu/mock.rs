@@ -9,13 +9,13 @@
 
 use crate::{
     accounting::{self, Accounted},
-    hwmap::{HwGeometry, Levels, LEVELS_MAX},
+    pure::hwmap::{HwGeometry, Levels, LEVELS_MAX},
     iommu::{self, Binding, IommuBackend},
     shim::{AnonFile, FileOps},
     table::Table,
-    uapi_test::*,
+    pure::uapi_test::*,
     user,
-    window::Window,
+    pure::window::Window,
 };
 use core::mem::size_of;
 use kernel::{
