@@ -33,6 +33,7 @@ pub(crate) struct Accounted {
 impl Accounted {
     /// Counts `bytes` in `counter` until the token is dropped.
     pub(crate) fn new(counter: &'static Counter, bytes: usize) -> Self {
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let bytes = bytes as u64;
         counter.0.fetch_add(bytes, Ordering::Relaxed);
         Self { counter, bytes }

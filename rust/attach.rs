@@ -1,27 +1,115 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Attaching an IOMMU group to a TCE table and detaching it, after
-//! `KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE` and `kvm_spapr_tce_attach_iommu_group`, plus the replay.
+//! `KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE` and `kvm_spapr_tce_attach_iommu_group`, plus the replay:
+//! the fds of `KTR_ATTACH` and `KTR_DETACH` resolved to a table and a backend (a mock group's
+//! or a VFIO group's hardware table).
 //!
 //! Ordering: the attachment is published in the table first and the replay runs after, so an
 //! update racing with the attach is either seen by the replay or written to the group by the
 //! update itself; both write the table's current value, so nothing is lost.
 
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+use crate::iommu::mock::MockGroup;
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+use crate::iommu::spapr::SpaprGroup;
 use crate::{
-    device::Context,
+    guest::GuestMemory,
     iommu::{self, Attached, IommuBackend},
+    pure::uapi::KtrAttach,
     replay::{replay, Walk},
+    shim,
     table::Table,
 };
-use core::ptr;
 use kernel::{prelude::*, sync::Arc};
 
-/// EINVAL unless `table` belongs to `ctx`, as KVM requires of the table of a VFIO group.
-fn check_context(ctx: &Context, table: &Table) -> Result {
-    if ptr::eq(table.claim().context(), ctx) {
+/// What attach and detach need of the calling context.
+pub(crate) struct Caller<'a> {
+    /// The context's guest memory, which also tells its tables from other contexts' ones.
+    pub(crate) guest: &'a Arc<GuestMemory>,
+    /// `KVM_CAP_SPAPR_TCE_REPLAY` is enabled: attach replays.
+    pub(crate) replay: bool,
+    /// The test configuration (mock backend built and enabled): the benchmarks' walks too.
+    pub(crate) test_config: bool,
+}
+
+/// EINVAL unless `table` belongs to the caller's context, as KVM requires of the table of a
+/// VFIO group.
+fn check_context(caller: &Caller<'_>, table: &Table) -> Result {
+    if table.owned_by(caller.guest) {
         Ok(())
     } else {
         Err(EINVAL)
+    }
+}
+
+/// The hardware table of the mock group behind `fd` for `table` (`None` if `fd` is another
+/// file): for an attach, the first that can hold the window (EINVAL if none can); for a
+/// detach, the one attached to `table` (else the first, which detach finds not attached).
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+fn mock_group(fd: i32, table: &Table, is_attach: bool) -> Result<Option<Arc<dyn IommuBackend>>> {
+    let group = match shim::from_fd::<MockGroup>(fd) {
+        Ok(group) => group,
+        Err(e) if e == EINVAL => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if is_attach {
+        let hw: Arc<dyn IommuBackend> = group.table_for(table.window())?;
+        return Ok(Some(hw));
+    }
+    let tables = group.tables()?;
+    let hw: Arc<dyn IommuBackend> = tables
+        .iter()
+        .find(|t| table.attached(t.id()).is_some())
+        .or(tables.first())
+        .cloned()
+        .ok_or(EINVAL)?;
+    Ok(Some(hw))
+}
+
+#[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
+fn mock_group(_fd: i32, _table: &Table, _is_attach: bool) -> Result<Option<Arc<dyn IommuBackend>>> {
+    Ok(None)
+}
+
+/// The hardware table of the VFIO group behind `fd` that can hold `table`'s window.
+#[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+fn vfio_group(
+    caller: &Caller<'_>,
+    fd: i32,
+    table: &Table,
+) -> Result<Option<Arc<dyn IommuBackend>>> {
+    Ok(Some(SpaprGroup::of_vfio_group(
+        caller.guest.clone(),
+        fd,
+        table.window(),
+    )?))
+}
+
+/// Without the real backend, an open fd that is no mock group is no group.
+#[cfg(not(CONFIG_KVM_TCE_REPLAY_SPAPR))]
+fn vfio_group(
+    _caller: &Caller<'_>,
+    fd: i32,
+    _table: &Table,
+) -> Result<Option<Arc<dyn IommuBackend>>> {
+    match shim::from_fd::<Table>(fd) {
+        Err(e) if e == EBADF => Err(e),
+        _ => Ok(None),
+    }
+}
+
+/// The IOMMU group behind `fd` for `table`: a mock group or a VFIO group. EBADF if `fd` is
+/// not open, EINVAL if it is no group (or, for a VFIO group, has no table for the window).
+fn group(
+    caller: &Caller<'_>,
+    fd: i32,
+    table: &Table,
+    is_attach: bool,
+) -> Result<Arc<dyn IommuBackend>> {
+    match mock_group(fd, table, is_attach)? {
+        Some(group) => Ok(group),
+        None => vfio_group(caller, fd, table)?.ok_or(EINVAL),
     }
 }
 
@@ -31,17 +119,19 @@ fn detach_locked(table: &Table, group: &dyn IommuBackend, binding: &mut Option<A
     table.unpublish(group);
     *binding = None;
     iommu::unregister(group);
-    group.clear(table);
+    group.clear(table.window(), &mut table.written_ranges());
 }
 
-/// Attaches `group` to `table`; with replay enabled in `ctx`, replays the table into it.
-pub(crate) fn attach(
-    ctx: &Context,
-    table: &Table,
-    group: Arc<dyn IommuBackend>,
-    walk: Walk,
-) -> Result {
-    check_context(ctx, table)?;
+/// `KTR_ATTACH`: attaches the group of `req.groupfd` to the table of `req.tablefd`; with replay
+/// enabled, replays the table into it.
+pub(crate) fn attach(caller: &Caller<'_>, req: &KtrAttach) -> Result {
+    if req.pad != 0 {
+        return Err(EINVAL);
+    }
+    let walk = Walk::from_flags(req.flags, caller.test_config)?;
+    let table = shim::from_fd::<Table>(req.tablefd)?;
+    let group = group(caller, req.groupfd, &table, true)?;
+    check_context(caller, &table)?;
     if !group.geometry().compatible(table.window()) {
         return Err(EINVAL);
     }
@@ -69,13 +159,13 @@ pub(crate) fn attach(
         table: table.id(),
         refs: 1,
     });
-    if ctx.replay_enabled() {
-        match replay(table, &*group, walk) {
+    if caller.replay {
+        match replay(&table, &*group, walk) {
             Ok(stats) => table.stats().record(stats),
             Err(e) => {
                 // The group ends detached and cleared: a mock group's whole hardware table, a
                 // real one's entries under the table's allocated pages (see `clear`).
-                detach_locked(table, &*group, &mut binding);
+                detach_locked(&table, &*group, &mut binding);
                 return Err(e);
             }
         }
@@ -83,10 +173,16 @@ pub(crate) fn attach(
     Ok(())
 }
 
-/// Undoes one attach of `group` to `table`; the last one detaches it and clears its hardware
-/// table. ENOENT if the group is not attached to the table.
-pub(crate) fn detach(ctx: &Context, table: &Table, group: Arc<dyn IommuBackend>) -> Result {
-    check_context(ctx, table)?;
+/// `KTR_DETACH`: undoes one attach of the group of `req.groupfd` to the table of
+/// `req.tablefd`; the last one detaches it and clears its hardware table. ENOENT if the group
+/// is not attached to the table.
+pub(crate) fn detach(caller: &Caller<'_>, req: &KtrAttach) -> Result {
+    if req.pad != 0 || req.flags != 0 {
+        return Err(EINVAL);
+    }
+    let table = shim::from_fd::<Table>(req.tablefd)?;
+    let group = group(caller, req.groupfd, &table, false)?;
+    check_context(caller, &table)?;
     let group = table.attached(group.id()).ok_or(ENOENT)?;
     let mut binding = group.binding().state.lock();
     match &mut *binding {
@@ -97,6 +193,6 @@ pub(crate) fn detach(ctx: &Context, table: &Table, group: Arc<dyn IommuBackend>)
         Some(a) if a.table == table.id() => {}
         _ => return Err(ENOENT),
     }
-    detach_locked(table, &*group, &mut binding);
+    detach_locked(&table, &*group, &mut binding);
     Ok(())
 }

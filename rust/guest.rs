@@ -6,15 +6,15 @@
 
 use crate::{
     pure::memslots::{Memslots, SlotError},
-    shim::{self, MemlockCharge},
     pure::uapi::KvmUserspaceMemoryRegion,
+    shim::{self, MemlockCharge},
 };
 use kernel::{
     mm::Mm,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{aref::ARef, Mutex},
+    sync::{aref::ARef, Arc, Mutex},
 };
 
 /// The guest memory of a context.
@@ -32,6 +32,22 @@ impl GuestMemory {
         let current = kernel::current!();
         let mm: &Mm = current.mm().ok_or(EINVAL)?;
         Self::of_mm(mm)
+    }
+
+    /// The guest memory of the calling process, shared by its context, its tables and the real
+    /// backend's groups.
+    pub(crate) fn new_current() -> Result<Arc<Self>> {
+        Arc::pin_init(Self::of_current()?, GFP_KERNEL_ACCOUNT)
+    }
+
+    /// Guest memory for the KUnit tests, which run in a kernel thread: the kernel's own address
+    /// space (never freed, and a kernel thread has CAP_IPC_LOCK) and one slot of 16 MiB of guest
+    /// memory from 0.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
+    pub(crate) fn for_kunit() -> Result<Arc<Self>> {
+        let guest = Arc::pin_init(Self::of_mm(shim::init_mm())?, GFP_KERNEL_ACCOUNT)?;
+        guest.set_region(&KvmUserspaceMemoryRegion::new(0, 0, 16 << 20, 16 << 20))?;
+        Ok(guest)
     }
 
     /// The guest memory of address space `mm`, which has no slots yet.
@@ -75,6 +91,7 @@ impl GuestMemory {
         }
         self.slots
             .lock()
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
             .set(r, PAGE_SIZE as u64)
             .map_err(|e| match e {
                 SlotError::Invalid => EINVAL,

@@ -4,7 +4,7 @@
 //! table's geometry and identity, exchanges of entries, their invalidation, the clear at
 //! detach), the attachment bookkeeping they share, and the runs a replay writes them in.
 
-use crate::{pure::hwmap::HwGeometry, table::Table, pure::window::Window};
+use crate::pure::{hwmap::HwGeometry, window::Window};
 
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
 pub(crate) mod mock;
@@ -42,9 +42,10 @@ pub(crate) trait IommuBackend: Send + Sync {
     /// `iommu_tce_kill`.
     fn kill(&self, _first: u64, _count: u64) {}
 
-    /// Clears every hardware entry `table` may have written: the group is being detached from
-    /// it and no longer receives its updates.
-    fn clear(&self, table: &Table);
+    /// Clears every hardware entry a table of window `w` may have written, which lie in the
+    /// window-entry ranges `written` (under its allocated pages): the group is being detached
+    /// from it and no longer receives its updates.
+    fn clear(&self, w: &Window, written: &mut dyn Iterator<Item = Range<u64>>);
 
     /// The group's attachment state.
     fn binding(&self) -> &Binding;
@@ -70,7 +71,7 @@ impl Binding {
     /// A group not attached to any table.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            state <- new_mutex!(None),
+            state <- new_mutex!(None, "kvm_tce_replay::Binding::state"),
         })
     }
 }
@@ -147,14 +148,20 @@ pub(crate) fn restore_entry(group: &dyn IommuBackend, w: &Window, entry: u64, va
     }
 }
 
-/// Detaches `group` from `table`, which is going away and has already dropped its list of
-/// groups: forgets the attachment and clears the group's hardware table.
-pub(crate) fn release(group: &dyn IommuBackend, table: &Table) {
+/// Detaches `group` from the table of identity `table` and window `w`, which is going away and
+/// has already dropped its list of groups: forgets the attachment and clears what the table
+/// wrote (`written`, as for [`IommuBackend::clear`]).
+pub(crate) fn release(
+    group: &dyn IommuBackend,
+    table: usize,
+    w: &Window,
+    written: &mut dyn Iterator<Item = Range<u64>>,
+) {
     let mut state = group.binding().state.lock();
-    if state.as_ref().is_some_and(|a| a.table == table.id()) {
+    if state.as_ref().is_some_and(|a| a.table == table) {
         *state = None;
         unregister(group);
-        group.clear(table);
+        group.clear(w, written);
     }
 }
 
@@ -208,6 +215,7 @@ impl<'a> Runs<'a> {
     }
 
     fn push(&mut self, index: u64, value: u64) -> Result {
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let next = self.first + self.buf.len() as u64;
         if !self.buf.is_empty() && (index != next || self.buf.len() == Self::MAX) {
             self.flush()?;
@@ -226,6 +234,7 @@ impl<'a> Runs<'a> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let run: Range<u64> = self.first..self.first + self.buf.len() as u64;
         let result = self.group.write_run(run.start, &self.buf);
         self.group.kill(run.start, run.end - run.start);

@@ -14,10 +14,10 @@
 
 use crate::{
     iommu::{IommuBackend, Runs},
+    pure::window::{tce_is_valid, TCE_PERM_MASK},
     shim,
     stats::ReplayStats,
-    table::{Table, TcePage, GEO},
-    pure::window::{tce_is_valid, TCE_PERM_MASK},
+    table::{Table, TableState, TcePage, GEO},
 };
 use kernel::{
     prelude::*,
@@ -42,13 +42,15 @@ pub(crate) enum Walk {
 
 impl Walk {
     /// The strategy named by `KTR_ATTACH`'s flags: the normal walk (0), or, in the test
-    /// configuration (the mock backend built and enabled), one of the benchmarks' baselines.
-    pub(crate) fn from_flags(flags: u32) -> Result<Self> {
+    /// configuration (`test_config`: the mock backend built and enabled), one of the
+    /// benchmarks' baselines.
+    #[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(unused_variables))]
+    pub(crate) fn from_flags(flags: u32, test_config: bool) -> Result<Self> {
         if flags == 0 {
             return Ok(Self::Populated);
         }
         #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-        if crate::module_parameters::mock.value() {
+        if test_config {
             use crate::pure::uapi_test::{KTR_ATTACH_WALK_ENTRIES, KTR_ATTACH_WALK_SLOTS};
             match flags {
                 KTR_ATTACH_WALK_SLOTS => return Ok(Self::Slots),
@@ -97,7 +99,7 @@ impl Replayer<'_> {
     }
 
     /// The next entry at or after `from` that `walk` looks at; adds what looking cost.
-    fn next(&mut self, walk: Walk, from: u64, cost: &mut u64) -> Next {
+    fn next(&mut self, st: &TableState, walk: Walk, from: u64, cost: &mut u64) -> Next {
         let size = self.table.window().size();
         if from >= size {
             return Next::End;
@@ -117,7 +119,7 @@ impl Replayer<'_> {
                 };
                 self.enter_page(found);
                 let slot = if found == index { GEO.slot_of(from) } else { 0 };
-                let (hit, looked) = page.next_populated(slot);
+                let (hit, looked) = page.next_populated(st, slot);
                 self.stats.visited += looked;
                 *cost += looked.max(1);
                 match hit {
@@ -217,7 +219,7 @@ impl Replayer<'_> {
                 }
             }
             while cost < BUDGET && sub == 0 {
-                match self.next(walk, entry, &mut cost) {
+                match self.next(&guard, walk, entry, &mut cost) {
                     Next::End => {
                         done = true;
                         break;
@@ -269,113 +271,4 @@ pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Res
     r.run(walk)?;
     r.stats.ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(0);
     Ok(r.stats)
-}
-
-#[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
-#[kernel::macros::kunit_tests(kvm_tce_replay)]
-mod tests {
-    use super::*;
-    use crate::{
-        device::{Context, LiobnClaim},
-        pure::hwmap::HwGeometry,
-        iommu::mock::MockTable,
-        pure::uapi_test::KtrMockGroup,
-        pure::window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
-    };
-    use kernel::sync::Arc;
-
-    /// Window entries given a TCE: the first, two in one page, far ones and the last.
-    const ENTRIES: [u64; 6] = [0, 5, 6, 100_000, 3_000_000, (1 << 24) - 1];
-
-    /// A 2^24-entry window of 64 KiB pages with a TCE at each of [`ENTRIES`].
-    fn table() -> Result<Arc<Table>> {
-        let claim = LiobnClaim::new(Context::for_kunit()?, 1)?;
-        let table = Table::new(claim, Window::new(16, 0, 1 << 24)?)?;
-        for (i, &entry) in ENTRIES.iter().enumerate() {
-            table.put(entry, ((i as u64 + 1) << 16) | TCE_PCI_READ)?;
-        }
-        // Clearing an entry of a page never written allocates nothing.
-        table.put(1 << 20, 0)?;
-        Ok(table)
-    }
-
-    /// The TCE pages holding [`ENTRIES`], in order.
-    fn pages_of_entries() -> Result<KVec<u64>> {
-        let mut pages = KVec::new();
-        for &entry in ENTRIES.iter() {
-            let page = GEO.page_of(entry);
-            if pages.last() != Some(&page) {
-                pages.push(page, GFP_KERNEL)?;
-            }
-        }
-        Ok(pages)
-    }
-
-    /// A mock group of 4 KiB pages covering the table's window.
-    fn group(table: &Table) -> Result<Arc<MockTable>> {
-        MockTable::create(&KtrMockGroup {
-            it_page_shift: 12,
-            // 2^28 entries: four levels of 4 KiB pages (three with 64 KiB pages).
-            levels: 4,
-            it_offset: 0,
-            it_size: table.window().size() << 4,
-            flags: 0,
-        })
-    }
-
-    #[test]
-    fn allocated_pages_are_exactly_the_written_ones() -> Result {
-        let table = table()?;
-        let mut pages = KVec::new();
-        for (index, _) in table.allocated_pages(0) {
-            pages.push(index, GFP_KERNEL)?;
-        }
-        assert_eq!(&pages[..], &pages_of_entries()?[..]);
-        assert!(table.page(GEO.page_of(1 << 20)).is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn every_walk_writes_exactly_the_valid_tces() -> Result {
-        let table = table()?;
-        let pages_with_tces = pages_of_entries()?.len() as u64;
-        for (walk, walked) in [
-            (Walk::Populated, pages_with_tces),
-            (Walk::Slots, table.page_count()),
-            (Walk::Entries, table.window().size()),
-        ] {
-            let group = group(&table)?;
-            let stats = replay(&table, &*group, walk)?;
-            assert_eq!(stats.tces, ENTRIES.len() as u64);
-            assert_eq!(stats.hw_entries, 16 * ENTRIES.len() as u64);
-            assert_eq!(stats.walked, walked);
-            assert_eq!(group.stats().entries_valid, 16 * ENTRIES.len() as u64);
-            // Each TCE became 16 subpages of consecutive addresses with its permissions:
-            // exchanging one for itself gives it back.
-            let geo = group.geometry();
-            for (i, &entry) in ENTRIES.iter().enumerate() {
-                let tce = ((i as u64 + 1) << 16) | TCE_PCI_READ;
-                for (index, value) in geo.split(table.window(), entry, tce) {
-                    assert_eq!(group.xchg(index, value)?, value);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn updates_after_publish_reach_the_group() -> Result {
-        let table = table()?;
-        let group = group(&table)?;
-        table.publish(group.clone())?;
-        table.put(7, (9 << 16) | TCE_PCI_WRITE)?;
-        table.put(0, 0)?;
-        let geo: HwGeometry = group.geometry();
-        assert_eq!(group.stats().entries_valid, 16);
-        for (index, value) in geo.split(table.window(), 7, (9 << 16) | TCE_PCI_WRITE) {
-            assert_eq!(group.xchg(index, value)?, value);
-        }
-        table.unpublish(&*group);
-        Ok(())
-    }
 }

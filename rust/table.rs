@@ -18,26 +18,29 @@
 //!    the zero page from the mappings), `xa_lock` (inside [`SparseMap`]); none of these is held
 //!    while taking another of them;
 //! 5. leaves, never held while taking another lock: the registry of attached hardware tables
-//!    (`iommu::ATTACHED`, under a binding), a context's liobns, the stats registry, a mock
-//!    group's list of tables.
+//!    (`iommu::ATTACHED`, under a binding), a context's liobns (`liobn::Liobns::taken`), the
+//!    stats registry (`stats`), a mock group's list of tables (`MockGroup::tables`).
 //!
 //! Nothing takes `mmap_lock` under the table lock: TCE pages are charged to RLIMIT_MEMLOCK
 //! atomically (`shim::MemlockCharge`), and user memory is copied outside it.
 
+pub(crate) mod liobn;
+
 use crate::{
     accounting::{self, Accounted},
-    pure::bitwalk::{word_and_mask, words_for},
-    device::LiobnClaim,
     guest::GuestMemory,
     iommu::{self, IommuBackend},
-    shim::{self, AnonFile, FileOps, Mappable, MemlockCharge, SparseMap, UserMappings, WordPage},
-    stats::TableStats,
+    pure::bitwalk::{word_and_mask, words_for},
     pure::uapi::*,
-    user,
     pure::window::{tce_is_valid, PageGeometry, Window, TCE_PERM_MASK},
+    shim::{self, AnonFile, FileOps, MemlockCharge, SparseMap, UserMappings, WordPage},
+    stats::TableStats,
+    table::liobn::LiobnClaim,
+    user,
 };
 use core::{
     mem::size_of,
+    ops::Range,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 use kernel::{
@@ -102,9 +105,10 @@ impl TcePage {
         self.entries()[slot].load(Ordering::Relaxed)
     }
 
-    /// Stores TCE `slot`; the caller holds the table lock.
-    fn store(&self, slot: usize, tce: u64) {
+    /// Stores TCE `slot`, under the table lock (`_locked`).
+    fn store(&self, _locked: &TableState, slot: usize, tce: u64) {
         self.entries()[slot].store(tce, Ordering::Relaxed);
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let (word, mask) = word_and_mask(slot as u64);
         // INVARIANT: the bit follows the entry, under the table lock.
         if tce != 0 {
@@ -116,9 +120,13 @@ impl TcePage {
 
     /// The first non-zero TCE of the page at or after `from`, with its slot, and how many slots
     /// were looked at to find it: the next set bit of the population map, or, in a page
-    /// userspace has written through mmap, the next non-zero entry. The caller holds the table
-    /// lock.
-    pub(crate) fn next_populated(&self, from: usize) -> (Option<(usize, u64)>, u64) {
+    /// userspace has written through mmap, the next non-zero entry; under the table lock
+    /// (`_locked`), so that the map and the entries agree.
+    pub(crate) fn next_populated(
+        &self,
+        _locked: &TableState,
+        from: usize,
+    ) -> (Option<(usize, u64)>, u64) {
         let entries = self.entries();
         if self.user_mapped.load(Ordering::Acquire) {
             let rest = entries.get(from..).unwrap_or(&[]);
@@ -129,9 +137,11 @@ impl TcePage {
                     return (Some((from + i, tce)), i as u64 + 1);
                 }
             }
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
             return (None, rest.len() as u64);
         }
         // The set bits from `from` on, a word at a time.
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let (mut word, mask) = word_and_mask(from as u64);
         let Some(first) = self.population.get(word) else {
             return (None, 0);
@@ -160,6 +170,9 @@ pub(crate) struct TableState {
 #[pin_data(PinnedDrop)]
 pub(crate) struct Table {
     claim: LiobnClaim,
+    /// The context's guest memory: its memory slots check TCEs, its address space is charged
+    /// for the pages.
+    guest: Arc<GuestMemory>,
     window: Window,
     #[pin]
     pages: SparseMap<TcePage>,
@@ -170,16 +183,22 @@ pub(crate) struct Table {
     _acct: Accounted,
 }
 
-static TABLE_FOPS: FileOps = FileOps::new_mappable::<Table>();
+static TABLE_FOPS: FileOps = FileOps::new::<Table>();
 
 impl Table {
-    /// A new, empty table for `window`; allocates nothing sized by the window.
-    pub(crate) fn new(claim: LiobnClaim, window: Window) -> Result<Arc<Self>> {
+    /// A new, empty table for `window` of the context whose liobn it claims and whose guest
+    /// memory it uses; allocates nothing sized by the window.
+    pub(crate) fn new(
+        claim: LiobnClaim,
+        guest: Arc<GuestMemory>,
+        window: Window,
+    ) -> Result<Arc<Self>> {
         let stats = TableStats::register(claim.liobn(), window.size(), GEO.entries_per_page())?;
         let listed = stats.clone();
         Arc::pin_init(
             pin_init!(Self {
                 claim,
+                guest,
                 window,
                 pages <- SparseMap::new(),
                 stats,
@@ -196,6 +215,7 @@ impl Table {
 
     /// The table's identity, as recorded by the groups attached to it.
     pub(crate) fn id(&self) -> usize {
+        // CAST: the address is the identity.
         core::ptr::from_ref(self) as usize
     }
 
@@ -204,14 +224,24 @@ impl Table {
         &self.window
     }
 
-    /// The claim of the table's liobn in its context.
-    pub(crate) fn claim(&self) -> &LiobnClaim {
-        &self.claim
+    /// Whether the table belongs to the context of guest memory `guest`.
+    pub(crate) fn owned_by(&self, guest: &GuestMemory) -> bool {
+        core::ptr::eq(&*self.guest, guest)
+    }
+
+    /// The window-entry ranges under the allocated TCE pages: every entry the table may ever
+    /// have written into a group (pages are never freed).
+    pub(crate) fn written_ranges(&self) -> impl Iterator<Item = Range<u64>> + '_ {
+        let size = self.window.size();
+        self.allocated_pages(0).map(move |(index, _)| {
+            let first = GEO.first_entry(index);
+            first..size.min(first + GEO.entries_per_page())
+        })
     }
 
     /// The guest memory of the table's context.
     pub(crate) fn guest(&self) -> &GuestMemory {
-        self.claim.context().guest()
+        &self.guest
     }
 
     /// Checks a TCE as `H_PUT_TCE` does (`kvmppc_tce_validate`): EINVAL for a valid TCE with
@@ -263,7 +293,7 @@ impl Table {
         self.pages.get(index)
     }
 
-    /// TCE page `index`, allocated if it was not; the caller holds the table lock, which makes
+    /// TCE page `index`, allocated if it was not; under the table lock (`_locked`), which makes
     /// an allocation atomic with the fault handler's mapping of the zero page.
     fn page_or_alloc(&self, _locked: &mut TableState, index: u64) -> Result<&TcePage> {
         let guest = self.guest();
@@ -336,7 +366,7 @@ impl Table {
             }
             (None, None) => return Err(EINVAL),
         };
-        page.store(GEO.slot_of(entry), tce);
+        page.store(st, GEO.slot_of(entry), tce);
         Ok(())
     }
 
@@ -472,6 +502,7 @@ impl Table {
         st.groups.push(group, GFP_KERNEL_ACCOUNT)?;
         self.stats
             .groups_attached
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
             .store(st.groups.len() as u64, Ordering::Relaxed);
         Ok(())
     }
@@ -482,10 +513,12 @@ impl Table {
         st.groups.retain(|g| !core::ptr::addr_eq(&**g, group));
         self.stats
             .groups_attached
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
             .store(st.groups.len() as u64, Ordering::Relaxed);
     }
 }
 
+#[vtable]
 impl AnonFile for Table {
     const NAME: &'static CStr = c"kvm-spapr-tce";
 
@@ -510,17 +543,16 @@ impl AnonFile for Table {
         }
     }
 
-    fn user_mappings(&self) -> Option<&UserMappings> {
-        Some(&self.mappings)
+    fn user_mappings(&self) -> &UserMappings {
+        &self.mappings
     }
-}
 
-impl Mappable for Table {
     fn pages(&self) -> usize {
         usize::try_from(self.page_count()).unwrap_or(usize::MAX)
     }
 
     fn fault(&self, pgoff: usize, write: bool, insert: &mut dyn FnMut(Option<&Page>)) -> Result {
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let index = pgoff as u64;
         let mut st = self.lock();
         let page = if write {
@@ -548,6 +580,7 @@ impl Mappable for Table {
     fn mkwrite(&self, pgoff: usize) -> Result {
         let _st = self.lock();
         // The page is mapped, so it is allocated.
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let page = self.pages.get(pgoff as u64).ok_or(EFAULT)?;
         // INVARIANT: as in `fault`, before the mapping becomes writable.
         page.user_mapped.store(true, Ordering::Release);
@@ -562,7 +595,12 @@ impl PinnedDrop for Table {
         // inside the groups' attach locks).
         let groups = core::mem::take(&mut self.lock().groups);
         for group in groups.iter() {
-            iommu::release(&**group, &self);
+            iommu::release(
+                &**group,
+                self.id(),
+                &self.window,
+                &mut self.written_ranges(),
+            );
         }
         TableStats::unregister(&self.stats);
     }

@@ -9,15 +9,14 @@
 
 use crate::{
     accounting::{self, Accounted},
-    pure::hwmap::{HwGeometry, Levels, LEVELS_MAX},
     iommu::{self, Binding, IommuBackend},
-    shim::{AnonFile, FileOps},
-    table::Table,
+    pure::hwmap::{HwGeometry, Levels, LEVELS_MAX},
     pure::uapi_test::*,
-    user,
     pure::window::Window,
+    shim::{AnonFile, FileOps},
+    user,
 };
-use core::mem::size_of;
+use core::{mem::size_of, ops::Range};
 use kernel::{
     new_mutex,
     page::{PAGE_SHIFT, PAGE_SIZE},
@@ -144,6 +143,7 @@ impl HwTable {
             let mut spare = KVec::new();
             if now.iter().any(|&v| v != 0) {
                 if let Some(from) = first_missing(root.as_deref(), levels, 0, index) {
+                    // CAST: at most 5.
                     spare = KVec::with_capacity(LEVELS_MAX as usize, GFP_KERNEL_ACCOUNT)?;
                     for level in (from..levels.levels()).rev() {
                         spare.push(counters.alloc(level == last)?, GFP_KERNEL_ACCOUNT)?;
@@ -163,6 +163,7 @@ impl HwTable {
             } else {
                 now.iter().for_each(|_| old(0));
             }
+            // CAST (three): usize is 64 bits on every target (asserted in the crate root).
             counters.exchanges += now.len() as u64;
             counters.written += now.iter().filter(|&&v| v != 0).count() as u64;
             index += now.len() as u64;
@@ -359,6 +360,7 @@ impl IommuBackend for MockTable {
 
     /// The whole run under one hold of the lock, a leaf at a time.
     fn write_run(&self, first: u64, values: &[u64]) -> Result {
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
         let end = first.checked_add(values.len() as u64).ok_or(EINVAL)?;
         if end > self.geo.it_size {
             return Err(EINVAL);
@@ -367,11 +369,13 @@ impl IommuBackend for MockTable {
     }
 
     fn id(&self) -> usize {
+        // CAST: the address is the identity.
         core::ptr::from_ref(self) as usize
     }
 
     /// Drops the whole hardware table, whatever wrote it.
-    fn clear(&self, _table: &Table) {
+    /// Drops the whole hardware table: the mock has no entries but the table's.
+    fn clear(&self, _w: &Window, _written: &mut dyn Iterator<Item = Range<u64>>) {
         let mut hw = self.hw.lock();
         hw.root = None;
         hw.counters.pages = 0;
@@ -383,6 +387,7 @@ impl IommuBackend for MockTable {
     }
 }
 
+#[vtable]
 impl AnonFile for MockGroup {
     const NAME: &'static CStr = c"ktr-mock-iommu-group";
 

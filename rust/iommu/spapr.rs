@@ -6,18 +6,17 @@
 //! memory to a host-physical address, with a mapping reference per hardware entry.
 
 use crate::{
-    device::Context,
-    pure::dma::{direction_perm, tce_direction, DMA_NONE},
     guest::GuestMemory,
-    pure::hwmap::HwGeometry,
     iommu::{map_entry, Binding, IommuBackend},
+    pure::dma::{direction_perm, tce_direction, DMA_NONE},
+    pure::hwmap::HwGeometry,
+    pure::window::{tce_is_valid, Window, TCE_PERM_MASK},
     shim::{
         self,
         spapr::{mapped_dec, mapped_inc, IommuTable},
     },
-    table::{Table, GEO},
-    pure::window::{tce_is_valid, Window, TCE_PERM_MASK},
 };
+use core::ops::Range;
 use kernel::{prelude::*, sync::Arc};
 
 /// One hardware table of a VFIO group, as attached to a TCE table of a context.
@@ -25,7 +24,7 @@ use kernel::{prelude::*, sync::Arc};
 pub(crate) struct SpaprGroup {
     tbl: IommuTable,
     geo: HwGeometry,
-    ctx: Arc<Context>,
+    guest: Arc<GuestMemory>,
     #[pin]
     binding: Binding,
 }
@@ -33,14 +32,18 @@ pub(crate) struct SpaprGroup {
 impl SpaprGroup {
     /// The table of the VFIO group behind `fd` that can hold `window` (see
     /// [`IommuTable::of_vfio_group`]).
-    pub(crate) fn of_vfio_group(ctx: Arc<Context>, fd: i32, window: &Window) -> Result<Arc<Self>> {
+    pub(crate) fn of_vfio_group(
+        guest: Arc<GuestMemory>,
+        fd: i32,
+        window: &Window,
+    ) -> Result<Arc<Self>> {
         let tbl = IommuTable::of_vfio_group(fd, |geo| geo.compatible(window))?;
         let geo = tbl.geometry();
         Arc::pin_init(
             pin_init!(Self {
                 tbl,
                 geo,
-                ctx,
+                guest,
                 binding <- Binding::new(),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -48,7 +51,7 @@ impl SpaprGroup {
     }
 
     fn guest(&self) -> &GuestMemory {
-        self.ctx.guest()
+        &self.guest
     }
 
     /// Releases the mapping reference of user address `ua` (a hardware entry's old mapping).
@@ -135,15 +138,13 @@ impl IommuBackend for SpaprGroup {
         self.tbl.kill(self.geo.it_offset + first, count);
     }
 
-    /// Clears every hardware entry under an allocated page of `table`: pages are never freed,
-    /// so they cover whatever the table wrote into the group while attached.
-    fn clear(&self, table: &Table) {
-        let w = table.window();
+    /// Clears every hardware entry of the window entries `written` (those under the table's
+    /// allocated pages, which cover whatever it wrote into the group while attached).
+    fn clear(&self, w: &Window, written: &mut dyn Iterator<Item = Range<u64>>) {
         let mut failed = 0u64;
-        for (index, _) in table.allocated_pages(0) {
-            let first = GEO.first_entry(index);
-            let end = w.size().min(first + GEO.entries_per_page());
-            failed += (first..end)
+        for range in written {
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
+            failed += range
                 .filter(|&entry| map_entry(self, w, entry, 0).is_err())
                 .count() as u64;
             shim::cond_resched();

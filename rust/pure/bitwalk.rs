@@ -46,6 +46,7 @@ pub(crate) const fn words_for(bits: u64) -> u64 {
 
 /// The word index and mask of bit `bit`.
 pub(crate) const fn word_and_mask(bit: u64) -> (usize, u64) {
+    // CAST: a word index of a page's bitmap.
     ((bit / 64) as usize, 1 << (bit % 64))
 }
 

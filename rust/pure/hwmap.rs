@@ -123,6 +123,7 @@ impl Levels {
         if shift >= 64 {
             return 0;
         }
+        // CAST: masked below the slots of a level.
         ((index >> shift) & ((1u64 << self.bits) - 1)) as usize
     }
 }

@@ -197,6 +197,7 @@ mod tests {
         m.set(&region(3, 0x10000, 0x10000, 0x20000), PS).unwrap();
         let before = m.clone().slots;
         let bad = [
+            // CAST: 512 fits.
             (region(MEMSLOTS as u32, 0, PS, 0), SlotError::Invalid),
             (region(0, 1, PS, 0), SlotError::Invalid),
             (region(0, 0, PS + 1, 0), SlotError::Invalid),

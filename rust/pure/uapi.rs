@@ -31,6 +31,7 @@ mod ioc {
     /// `_IOC(dir, type, nr, size)`.
     pub(super) const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
         assert!(size < (1 << SIZEBITS));
+        // CAST: an ioctl argument's size fits the 14 bits of _IOC_SIZE.
         (dir << (16 + SIZEBITS)) | ((size as u32) << 16) | (ty << 8) | nr
     }
 }

@@ -154,6 +154,7 @@ impl PageGeometry {
 
     /// The slot of `entry` inside its TCE page.
     pub(crate) const fn slot_of(&self, entry: u64) -> usize {
+        // CAST: masked below the entries of a page.
         (entry & (self.entries_per_page() - 1)) as usize
     }
 

@@ -126,6 +126,7 @@ impl IommuTable {
 
     /// The table's identity.
     pub(crate) fn id(&self) -> usize {
+        // CAST: the address is the identity.
         self.tbl.as_ptr() as usize
     }
 
@@ -138,13 +139,16 @@ impl IommuTable {
     /// `iommu_tce_xchg_no_kill`: writes host-physical `hpa` with DMA direction `dir` into
     /// entry `entry` (absolute, it_offset included) and returns the old address and direction.
     pub(crate) fn xchg(&self, mm: &Mm, entry: u64, hpa: u64, dir: u32) -> Result<(u64, u32)> {
+        // CAST: c_ulong is u64 on 64-bit powerpc.
         let mut hpa = hpa as c_ulong;
+        // CAST: a DMA direction (0..=3).
         let mut dir = dir as c_int;
         // SAFETY: we hold a reference to the table; `mm` is a live mm (mmgrab'ed by the caller).
         let ret = unsafe {
             iommu_tce_xchg_no_kill(
                 mm.as_raw().cast(),
                 self.tbl.as_ptr(),
+                // CAST: c_ulong is u64 on 64-bit powerpc.
                 entry as c_ulong,
                 &mut hpa,
                 &mut dir,
@@ -153,6 +157,7 @@ impl IommuTable {
         if ret != 0 {
             return Err(EIO);
         }
+        // CAST: c_ulong is u64 on 64-bit powerpc; the direction was written by the callee (0..=3).
         Ok((hpa as u64, dir as u32))
     }
 
@@ -160,6 +165,7 @@ impl IommuTable {
     /// caches after exchanges.
     pub(crate) fn kill(&self, entry: u64, pages: u64) {
         // SAFETY: we hold a reference to the table.
+        // CAST: c_ulong is u64 on 64-bit powerpc.
         unsafe { iommu_tce_kill(self.tbl.as_ptr(), entry as c_ulong, pages as c_ulong) };
     }
 
@@ -168,6 +174,7 @@ impl IommuTable {
     /// view's level if needed. `None` if there is no slot (the view is allocated late).
     pub(crate) fn user_entry(&self, entry: u64, alloc: bool) -> Option<UserEntry<'_>> {
         // SAFETY: we hold a reference to the table.
+        // CAST: c_ulong is u64 on 64-bit powerpc.
         let slot = unsafe { ktr_iommu_table_useraddr(self.tbl.as_ptr(), entry as c_ulong, alloc) };
         // SAFETY: a non-NULL slot is an aligned __be64 of the view, which lives as long as the
         // table.
@@ -239,6 +246,7 @@ impl UserEntry<'_> {
 /// stays valid until the caller's read-side section ends.
 fn lookup(mm: &Mm, ua: u64, page_shift: u32, _rcu: &rcu::Guard) -> Result<*mut c_void> {
     // SAFETY: `mm` is live; the lookup walks an RCU list.
+    // CAST: c_ulong is u64 on 64-bit powerpc.
     let mem = unsafe { mm_iommu_lookup(mm.as_raw().cast(), ua as c_ulong, 1 << page_shift) };
     if mem.is_null() {
         Err(EFAULT)
@@ -256,6 +264,7 @@ pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
     let mem = lookup(mm, ua, page_shift, &rcu)?;
     let mut hpa: c_ulong = 0;
     // SAFETY: `mem` is valid in the RCU read-side section (see `lookup`).
+    // CAST: c_ulong is u64 on 64-bit powerpc.
     if unsafe { mm_iommu_ua_to_hpa(mem, ua as c_ulong, page_shift, &mut hpa) } != 0 {
         return Err(EFAULT);
     }
@@ -264,6 +273,7 @@ pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
     if unsafe { mm_iommu_mapped_inc(mem) } != 0 {
         return Err(EBUSY);
     }
+    // CAST: c_ulong is u64 on 64-bit powerpc.
     Ok(hpa as u64)
 }
 

@@ -33,6 +33,8 @@ mod tap;
 
 #[cfg(test)]
 mod header_check;
+#[cfg(test)]
+mod layers;
 
 use tap::{Outcome, Tap};
 
