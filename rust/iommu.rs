@@ -228,8 +228,8 @@ impl<'a> Runs<'a> {
         Ok(())
     }
 
-    /// Writes the pending run into the group; the caller holds the table lock, so the run
-    /// lands before any later update of the same entries.
+    /// Writes the pending run into the group. The replay flushes before each release of the
+    /// table lock (`Replayer::run`), so a run lands before any later update of its entries.
     pub(crate) fn flush(&mut self) -> Result {
         if self.buf.is_empty() {
             return Ok(());
