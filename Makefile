@@ -7,6 +7,7 @@
 #                 x86_64 and ppc64le, and on UML with the module built in and its KUnit
 #                 tests (ARCH=x86_64, ppc64le or um: that one only)
 #   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native)
+#   make profile  the replay scenarios on UML under perf: tools/bench/results/um/profile-*
 #   make fuzz     the fuzzer in the VM until stopped, or TIME= seconds; SEED= reruns a seed
 #   make kernel | module | vm      single steps; ARCH=x86_64 (default), ppc64le or um
 #
@@ -15,7 +16,7 @@
 ARCH ?= x86_64
 RUN := tools/run-in-root
 
-.PHONY: run check kernel module vm bench fmt fuzz
+.PHONY: run check kernel module vm bench fmt fuzz profile
 
 run:
 	$(RUN) tools/vm/run.sh $(ARCH) demo
@@ -34,6 +35,10 @@ module:
 
 vm:
 	$(RUN) tools/vm/run.sh $(ARCH) test
+
+# perf profiles of the replay (UML: kernel code runs natively): SCENARIOS= to pick some.
+profile:
+	$(RUN) env SCENARIOS="$(SCENARIOS)" tools/profile.sh
 
 # The fuzzer (Documentation/security.rst): no time limit unless TIME= is given.
 fuzz:

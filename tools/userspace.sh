@@ -25,6 +25,6 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --locked --release \
 	-p kvm_tce_replay_test -p ktr-vm --bin kvm_tce_replay_test --bin init >&2 ||
 	die "userspace build failed"
 # The host's log checker.
-cargo build -q --locked --release --manifest-path "$TOP/tools/Cargo.toml" -p ktr-vm --bin logcheck --bin benchreport --bin benchplot >&2 ||
+cargo build -q --locked --release --manifest-path "$TOP/tools/Cargo.toml" -p ktr-vm --bin logcheck --bin benchreport --bin benchplot --bin flamegraph >&2 ||
 	die "logcheck build failed"
 echo "$CARGO_TARGET_DIR/$target/release"

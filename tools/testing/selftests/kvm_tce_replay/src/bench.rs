@@ -30,7 +30,7 @@ fn line(
     );
 }
 
-fn populate(t: &Table, window: u32, population: &str, epp: u64) -> rustix::io::Result<u64> {
+pub fn populate(t: &Table, window: u32, population: &str, epp: u64) -> rustix::io::Result<u64> {
     let size = 1u64 << window;
     match population {
         "empty" => Ok(0),
@@ -200,6 +200,42 @@ pub fn run() -> i32 {
         }
         Err(e) => {
             println!("bench: failed: {e:?}");
+            1
+        }
+    }
+}
+
+/// `make profile`'s guest side: one scenario of the benchmark (`scattered`, `dense` or
+/// `contiguous`, with 64 KiB hardware pages), its attach and detach repeated for `seconds`
+/// while the host samples the UML kernel with perf. Prints `profile: start` when the loop
+/// begins; returns the exit code.
+pub fn profile(scenario: &str, seconds: u64) -> i32 {
+    let run = || -> rustix::io::Result<(u64, u64)> {
+        let epp = rustix::param::page_size() as u64 / 8;
+        let window = if scenario == "dense" { 24 } else { 31 };
+        let dev = Device::open()?;
+        dev.enable_replay()?;
+        let t = dev.create_table(1, 16, 1 << window)?;
+        populate(&t, window, scenario, epp)?;
+        let g = dev.create_group_for(&t, 16)?;
+        // First touches of the hardware table's memory, as in the benchmark.
+        timed_attach(&dev, &t, &g, KTR_ATTACH_WALK_POPULATED)?;
+        println!("profile: start {scenario} (2^{window} window) for {seconds} s");
+        let start = Instant::now();
+        let (mut n, mut ns) = (0u64, 0u64);
+        while start.elapsed().as_secs() < seconds {
+            ns += timed_attach(&dev, &t, &g, KTR_ATTACH_WALK_POPULATED)?;
+            n += 1;
+        }
+        Ok((n, ns))
+    };
+    match run() {
+        Ok((n, ns)) => {
+            println!("profile: stop: {n} replays, {} ns each", ns / n.max(1));
+            0
+        }
+        Err(e) => {
+            println!("profile: failed: {e:?}");
             1
         }
     }

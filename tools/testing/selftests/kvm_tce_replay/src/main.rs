@@ -106,6 +106,10 @@ fn main() {
         "test" => run(cases::ALL, args.get(1).map(String::as_str)),
         "demo" => demo::run(),
         "bench" => bench::run(),
+        "profile" => bench::profile(
+            args.get(1).map_or("scattered", String::as_str),
+            num(2).max(1),
+        ),
         "fuzz" => cases::fuzz::main(),
         "child-touch" => cases::mmap::child_touch(num(1) as usize, num(2) as usize),
         "child-memlock" => cases::hostile::child_memlock(num(1)),
@@ -113,7 +117,7 @@ fn main() {
         "child-foreign" => cases::hostile::child_foreign(num(1) as i32, num(2) as i32),
         _ => {
             eprintln!(
-                "usage: kvm_tce_replay_test [test [FILTER] [seed=N] | demo | bench | fuzz [seed=N] [time=S]]"
+                "usage: kvm_tce_replay_test [test [FILTER] [seed=N] | demo | bench | profile SCENARIO SECONDS | fuzz [seed=N] [time=S]]"
             );
             2
         }
