@@ -223,9 +223,9 @@ impl<'a> Runs<'a> {
         if self.buf.is_empty() {
             self.first = index;
         }
-        // INVARIANT: `index` follows the run, which has room (flushed above otherwise).
-        self.buf.push(value, GFP_KERNEL_ACCOUNT)?;
-        Ok(())
+        // INVARIANT: `index` follows the run, which has room (flushed above otherwise): the
+        // buffer was allocated with room for `MAX`, so no push reallocates.
+        self.buf.push_within_capacity(value).map_err(|_| EINVAL)
     }
 
     /// Writes the pending run into the group. The replay flushes before each release of the

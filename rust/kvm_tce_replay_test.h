@@ -12,6 +12,13 @@
 
 #define KTR_MOCK_READ_MAX (1 << 16)
 
+/*
+ * struct ktr_mock_group's flags: a detach clears the entries but keeps the levels of the
+ * hardware table, as powernv keeps a table's levels (the benchmarks' replays with the
+ * levels already present); by default a detach frees them.
+ */
+#define KTR_MOCK_KEEP_LEVELS (1ULL << 0)
+
 /* Replay strategies of KTR_ATTACH (benchmarks only). */
 #define KTR_ATTACH_WALK_POPULATED 0
 #define KTR_ATTACH_WALK_ENTRIES 1

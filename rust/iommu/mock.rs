@@ -190,6 +190,8 @@ fn lookup(mut node: Option<&Node>, levels: &Levels, index: u64) -> u64 {
 pub(crate) struct MockTable {
     geo: HwGeometry,
     levels: Levels,
+    /// `KTR_MOCK_KEEP_LEVELS`: a clear keeps the levels.
+    keep_levels: bool,
     #[pin]
     binding: Binding,
     #[pin]
@@ -207,7 +209,7 @@ impl MockTable {
     /// A hardware table of `KTR_CREATE_MOCK_GROUP`'s (or `KTR_MOCK_ADD_TABLE`'s) geometry,
     /// checked like a window's; its levels must be able to address `it_size` entries.
     pub(crate) fn create(req: &KtrMockGroup) -> Result<Arc<Self>> {
-        if req.flags != 0 {
+        if req.flags & !KTR_MOCK_KEEP_LEVELS != 0 {
             return Err(EINVAL);
         }
         Window::new(req.it_page_shift, req.it_offset, req.it_size)?;
@@ -221,6 +223,7 @@ impl MockTable {
                     it_size: req.it_size,
                 },
                 levels,
+                keep_levels: req.flags & KTR_MOCK_KEEP_LEVELS != 0,
                 binding <- Binding::new(),
                 hw <- new_mutex!(HwTable {
                     root: None,
@@ -373,12 +376,25 @@ impl IommuBackend for MockTable {
         core::ptr::from_ref(self) as usize
     }
 
-    /// Drops the whole hardware table, whatever wrote it.
-    /// Drops the whole hardware table: the mock has no entries but the table's.
+    /// Clears the whole hardware table (the mock has no entries but the table's): frees its
+    /// levels, or with `KTR_MOCK_KEEP_LEVELS` zeroes its entries and keeps them, as powernv
+    /// keeps a table's levels until the table is freed.
     fn clear(&self, _w: &Window, _written: &mut dyn Iterator<Item = Range<u64>>) {
+        fn zero(node: &mut Node) {
+            match node {
+                Node::Leaf { entries, .. } => entries.fill(0),
+                Node::Dir { children, .. } => children.iter_mut().flatten().for_each(|c| zero(c)),
+            }
+        }
         let mut hw = self.hw.lock();
-        hw.root = None;
-        hw.counters.pages = 0;
+        if self.keep_levels {
+            if let Some(root) = hw.root.as_deref_mut() {
+                zero(root);
+            }
+        } else {
+            hw.root = None;
+            hw.counters.pages = 0;
+        }
         hw.counters.valid = 0;
     }
 

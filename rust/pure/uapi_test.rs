@@ -59,6 +59,10 @@ pub(crate) struct KtrMockStats {
 /// Most entries one `KTR_MOCK_READ` returns.
 pub(crate) const KTR_MOCK_READ_MAX: u64 = 1 << 16;
 
+/// `KtrMockGroup::flags`: a detach clears the hardware table's entries but keeps its levels (as
+/// powernv keeps a table's levels); by default a detach frees them.
+pub(crate) const KTR_MOCK_KEEP_LEVELS: u64 = 1 << 0;
+
 /// Replay strategy of an attach: the normal walk over allocated pages and populated entries.
 #[allow(dead_code, reason = "used by userspace; the module tests for 0")]
 pub(crate) const KTR_ATTACH_WALK_POPULATED: u32 = 0;

@@ -66,10 +66,10 @@ pub fn report(platform: &str, fig: &Figures) -> (String, String, Vec<(bool, Stri
             "QEMU TCG: times are emulated, ratios are what carries over"
         }
     );
-    let _ = writeln!(md, "| window | hw page | population | valid TCEs | ours | ns/valid TCE | every slot (b) | every entry (a) | (a)/ours | (b)/ours |");
+    let _ = writeln!(md, "| window | hw page | population | valid TCEs | ours | ns/valid TCE | ours, hw levels cold | every slot (b) | every entry (a) | (a)/ours | (b)/ours |");
     let _ = writeln!(
         md,
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     let mut rows: Vec<_> = fig.keys().filter(|k| k.3 == "ours").cloned().collect();
     rows.sort_by_key(|k| {
@@ -86,6 +86,7 @@ pub fn report(platform: &str, fig: &Figures) -> (String, String, Vec<(bool, Stri
             continue;
         };
         let valid = get(fig, w, 0, &pop, "valid_tces").map_or(0, |v| v.0);
+        let cold = get(fig, w, s, &pop, "ours_cold").map_or("-".into(), |v| fmt_ns(v.0, false));
         let (slots, se) = get(fig, w, s, &pop, "slots").unwrap_or((0, false));
         let (all, ae) = get(fig, w, s, &pop, "entries").unwrap_or((0, false));
         let per = if valid > 0 {
@@ -104,7 +105,7 @@ pub fn report(platform: &str, fig: &Figures) -> (String, String, Vec<(bool, Stri
         };
         let _ = writeln!(
             md,
-            "| 2^{w} | {} KiB | {pop} | {valid} | {} | {per} | {} | {} | {} | {} |",
+            "| 2^{w} | {} KiB | {pop} | {valid} | {} | {per} | {cold} | {} | {} | {} | {} |",
             1 << (s - 10),
             fmt_ns(ours, false),
             fmt_ns(slots, se),
@@ -146,10 +147,16 @@ pub fn report(platform: &str, fig: &Figures) -> (String, String, Vec<(bool, Stri
         match get(fig, 31, 16, population, "ours") {
             Some((ns, _)) if native(platform) => {
                 let ms = ns as f64 / 1e6;
+                let cold = get(fig, 31, 16, population, "ours_cold").map_or(String::new(), |c| {
+                    format!(
+                        "; {:.3} ms with the hardware table's levels cold",
+                        c.0 as f64 / 1e6
+                    )
+                });
                 targets.push((
                     ms <= limit_ms,
                     format!(
-                        "{what} in the 2^31 window: {ms:.3} ms natively (target <= {limit_ms} ms)"
+                        "{what} in the 2^31 window: {ms:.3} ms natively with the hardware table's levels present (target <= {limit_ms} ms){cold}"
                     ),
                 ));
             }

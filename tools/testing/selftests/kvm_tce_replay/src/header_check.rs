@@ -34,6 +34,7 @@ fn numbers() -> Vec<(&'static str, u64)> {
         ("KTR_MOCK_ADD_TABLE", KTR_MOCK_ADD_TABLE.into()),
         ("KTR_INDIRECT_MAX", KTR_INDIRECT_MAX),
         ("KTR_MOCK_READ_MAX", KTR_MOCK_READ_MAX),
+        ("KTR_MOCK_KEEP_LEVELS", KTR_MOCK_KEEP_LEVELS),
         (
             "KTR_ATTACH_WALK_POPULATED",
             KTR_ATTACH_WALK_POPULATED.into(),

@@ -159,13 +159,23 @@ impl Device {
 
     /// A mock group whose hardware table covers `table` with pages of `it_page_shift`.
     pub fn create_group_for(&self, table: &Table, it_page_shift: u32) -> Result<Group> {
+        self.create_group_with(table, it_page_shift, 0)
+    }
+
+    /// As [`Device::create_group_for`], with `KtrMockGroup::flags` `flags`.
+    pub fn create_group_with(
+        &self,
+        table: &Table,
+        it_page_shift: u32,
+        flags: u64,
+    ) -> Result<Group> {
         let hw = covering(&table.window(), it_page_shift);
         self.create_group_raw(KtrMockGroup {
             it_page_shift,
             levels: mock_levels(hw.it_size),
             it_offset: hw.it_offset,
             it_size: hw.it_size,
-            flags: 0,
+            flags,
         })
     }
 

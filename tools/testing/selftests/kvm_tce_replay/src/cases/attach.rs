@@ -4,7 +4,7 @@
 //! included) walking only allocated pages; no replay without the capability; double attach,
 //! detach, updates reaching every group, the compatibility checks, and rollback on failure.
 
-use crate::ktr::{covering, Device, Group, Table};
+use crate::ktr::{covering, mock_levels, Device, Group, Table};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::window::tce_is_valid;
@@ -305,7 +305,7 @@ pub fn mock_group_checks() -> CaseResult {
     };
     let bits = rustix::param::page_size().trailing_zeros() - 3;
     let mut bad = vec![
-        KtrMockGroup { flags: 1, ..ok },
+        KtrMockGroup { flags: 2, ..ok },
         KtrMockGroup { levels: 0, ..ok },
         KtrMockGroup { levels: 6, ..ok },
         KtrMockGroup {
@@ -400,6 +400,53 @@ pub fn seed_window_replay() -> CaseResult {
             v == (base + ((i as u64) << 16)) | RW,
             "hw entry {i} is {v:#x}"
         );
+    }
+    Ok(())
+}
+
+/// `KTR_MOCK_KEEP_LEVELS`: a detach clears a mock hardware table's entries and keeps its levels
+/// (attaching again allocates no level), where by default it frees them.
+pub fn mock_keep_levels() -> CaseResult {
+    let dev = Device::open()?;
+    dev.enable_replay()?;
+    let t = dev.create_table(1, 16, 1 << 20)?;
+    let tces = [(5, (3 << 16) | 3), (700_000, (9 << 16) | 1)];
+    for (entry, tce) in tces {
+        t.put(entry, tce)?;
+    }
+    // Two TCEs of 64 KiB, 16 hardware entries of 4 KiB each.
+    let valid = 2 * 16;
+    for flags in [0, KTR_MOCK_KEEP_LEVELS] {
+        let hw = covering(&t.window(), 12);
+        let g = dev.create_group_raw(KtrMockGroup {
+            it_page_shift: 12,
+            levels: mock_levels(hw.it_size),
+            it_offset: hw.it_offset,
+            it_size: hw.it_size,
+            flags,
+        })?;
+        dev.attach(&t, &g)?;
+        let pages = g.stats()?.pages_allocated;
+        ensure!(pages > 0, "flags {flags}: no level allocated");
+        ensure_eq!(g.stats()?.entries_valid, valid);
+        dev.detach(&t, &g)?;
+        let s = g.stats()?;
+        ensure_eq!((flags, s.entries_valid), (flags, 0));
+        ensure_eq!(
+            (flags, s.pages_allocated),
+            (flags, if flags == 0 { 0 } else { pages })
+        );
+        for (entry, _) in tces {
+            let hw_entries = g.read(entry * 16, 16)?;
+            ensure!(
+                hw_entries.iter().all(|&v| v == 0),
+                "flags {flags}: entry {entry} left"
+            );
+        }
+        dev.attach(&t, &g)?;
+        ensure_eq!((flags, g.stats()?.pages_allocated), (flags, pages));
+        ensure_eq!(g.stats()?.entries_valid, valid);
+        dev.detach(&t, &g)?;
     }
     Ok(())
 }

@@ -54,6 +54,7 @@ pub const ALL: &[Case] = &[
     ),
     ("attach_checks", attach::attach_checks),
     ("mock_group_checks", attach::mock_group_checks),
+    ("mock_keep_levels", attach::mock_keep_levels),
     (
         "replay_failure_rolls_back",
         attach::replay_failure_rolls_back,
