@@ -6,7 +6,7 @@
 
 arch=${1:-x86_64}
 if [ "${BENCH_REPORT_ONLY:-}" != 1 ]; then
-	TIMEOUT=${TIMEOUT:-1800} "$TOP/tools/vm/run.sh" "$arch" bench
+	TIMEOUT=${TIMEOUT:-3600} "$TOP/tools/vm/run.sh" "$arch" bench
 fi
 out="$TOP/tools/bench/results/$arch"
 "$CACHE/target/release/benchreport" "$CACHE/logs/$arch-bench.log" "$out"
