@@ -91,7 +91,7 @@ impl Context {
 
     #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
     fn create_mock_group(arg: usize) -> Result<isize> {
-        if !crate::module_parameters::mock.value() {
+        if !Self::test_config() {
             return Err(EPERM);
         }
         let req: KtrMockGroup = user::read(arg)?;
