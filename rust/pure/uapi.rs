@@ -7,6 +7,10 @@
 //! uses KVM's numbers and layouts; what KVM lacks uses its own ioctl type, [`KTR_IO`]. The
 //! test-only ABI (mock groups, benchmark walks) is in `uapi_test.rs`.
 
+// `pub`: the userspace client crate (tools/client) re-exports these as its public ABI; in the
+// module they are reachable only inside the crate.
+#![allow(unreachable_pub, reason = "re-exported by the userspace client crate")]
+
 use core::mem::size_of;
 
 /// The `_IOC` encoding of the architecture this file is compiled for (asm-generic/ioctl.h or
@@ -50,22 +54,22 @@ pub(crate) const fn iowr<T>(ty: u32, nr: u32) -> u32 {
 }
 
 /// KVM's ioctl type.
-pub(crate) const KVMIO: u32 = 0xAE;
+pub const KVMIO: u32 = 0xAE;
 /// The ioctl type of what KVM lacks (free in Documentation/userspace-api/ioctl/ioctl-number.rst).
-pub(crate) const KTR_IO: u32 = 0xB9;
+pub const KTR_IO: u32 = 0xB9;
 
 /// KVM's capability number for the number of memory slots.
-pub(crate) const KVM_CAP_NR_MEMSLOTS: u32 = 10;
+pub const KVM_CAP_NR_MEMSLOTS: u32 = 10;
 /// KVM's capability number for 64-bit TCE tables.
-pub(crate) const KVM_CAP_SPAPR_TCE_64: u32 = 125;
+pub const KVM_CAP_SPAPR_TCE_64: u32 = 125;
 /// The new capability: attaching an IOMMU group replays the table's valid TCEs into it.
 /// Far above every `KVM_CAP_*` of the 7.3 uapi (the highest is 251), so it cannot collide.
-pub(crate) const KVM_CAP_SPAPR_TCE_REPLAY: u32 = 0x7443;
+pub const KVM_CAP_SPAPR_TCE_REPLAY: u32 = 0x7443;
 
 /// `struct kvm_enable_cap`, as in include/uapi/linux/kvm.h.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct KvmEnableCap {
+pub struct KvmEnableCap {
     /// The capability to enable.
     pub cap: u32,
     /// Must be 0.
@@ -79,7 +83,7 @@ pub(crate) struct KvmEnableCap {
 impl KvmEnableCap {
     /// A request to enable `cap`, with every other field zero.
     #[allow(dead_code, reason = "used by userspace")]
-    pub(crate) const fn new(cap: u32) -> Self {
+    pub const fn new(cap: u32) -> Self {
         Self {
             cap,
             flags: 0,
@@ -92,7 +96,7 @@ impl KvmEnableCap {
 /// `struct kvm_create_spapr_tce_64`, as in include/uapi/linux/kvm.h.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KvmCreateSpaprTce64 {
+pub struct KvmCreateSpaprTce64 {
     /// Logical I/O bus number of the window; unique in its context.
     pub liobn: u64,
     /// log2 of the IOMMU page size, 12..=34.
@@ -109,7 +113,7 @@ pub(crate) struct KvmCreateSpaprTce64 {
 /// IOMMU backend translates TCEs through.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KvmUserspaceMemoryRegion {
+pub struct KvmUserspaceMemoryRegion {
     /// Slot number, below [`super::memslots::MEMSLOTS`].
     pub slot: u32,
     /// Must be 0.
@@ -125,7 +129,7 @@ pub(crate) struct KvmUserspaceMemoryRegion {
 impl KvmUserspaceMemoryRegion {
     /// Slot `slot`: `size` bytes of guest memory from `gpa` at user address `ua`, no flags.
     #[allow(dead_code, reason = "used by userspace and the tests")]
-    pub(crate) const fn new(slot: u32, gpa: u64, size: u64, ua: u64) -> Self {
+    pub const fn new(slot: u32, gpa: u64, size: u64, ua: u64) -> Self {
         Self {
             slot,
             flags: 0,
@@ -139,7 +143,7 @@ impl KvmUserspaceMemoryRegion {
 /// `H_PUT_TCE`: one TCE at `ioba`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrPutTce {
+pub struct KtrPutTce {
     /// I/O bus address, aligned to the table's page size.
     pub ioba: u64,
     /// The new TCE.
@@ -149,7 +153,7 @@ pub(crate) struct KtrPutTce {
 /// `H_PUT_TCE_INDIRECT`: `npages` TCEs read from the user array at `tces`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrPutTceIndirect {
+pub struct KtrPutTceIndirect {
     /// I/O bus address of the first TCE.
     pub ioba: u64,
     /// User pointer to `npages` u64 TCEs, 4 KiB aligned like the hcall's list.
@@ -161,7 +165,7 @@ pub(crate) struct KtrPutTceIndirect {
 /// `H_STUFF_TCE`: `npages` TCEs from `ioba` on set to `tce_value`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrStuffTce {
+pub struct KtrStuffTce {
     /// I/O bus address of the first TCE.
     pub ioba: u64,
     /// The value to store.
@@ -173,7 +177,7 @@ pub(crate) struct KtrStuffTce {
 /// `H_GET_TCE`: reads the TCE at `ioba` into `tce`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrGetTce {
+pub struct KtrGetTce {
     /// In: I/O bus address.
     pub ioba: u64,
     /// Out: the TCE.
@@ -183,7 +187,7 @@ pub(crate) struct KtrGetTce {
 /// Which TCE pages of a range of the window are allocated, one bit per TCE page.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrPopulated {
+pub struct KtrPopulated {
     /// In: first TCE page (TCE page `p` holds entries `p * entries_per_page ..`).
     pub first_page: u64,
     /// In: number of TCE pages; the bitmap has `ceil(npages / 64)` u64 words.
@@ -197,7 +201,7 @@ pub(crate) struct KtrPopulated {
 /// Statistics of a table and of its last replay.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrTableStats {
+pub struct KtrTableStats {
     /// TCEs in the window.
     pub window_entries: u64,
     /// TCEs per TCE page.
@@ -228,7 +232,7 @@ pub(crate) struct KtrTableStats {
 /// `KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE` (`struct kvm_vfio_spapr_tce` plus flags).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrAttach {
+pub struct KtrAttach {
     /// The IOMMU group fd.
     pub groupfd: i32,
     /// The TCE table fd.
@@ -242,7 +246,7 @@ pub(crate) struct KtrAttach {
 /// Module-wide memory accounting.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrMemStats {
+pub struct KtrMemStats {
     /// Bytes the module has allocated for tables and their pages and live now.
     pub table_bytes: u64,
     /// Bytes the module has allocated for mock groups and live now.
@@ -250,36 +254,36 @@ pub(crate) struct KtrMemStats {
 }
 
 /// Most TCEs one `KTR_PUT_TCE_INDIRECT` takes (one 4 KiB list, as H_PUT_TCE_INDIRECT).
-pub(crate) const KTR_INDIRECT_MAX: u64 = 512;
+pub const KTR_INDIRECT_MAX: u64 = 512;
 
 /// `KVM_CHECK_EXTENSION` (device fd): argument is the capability; returns > 0 if supported.
-pub(crate) const KVM_CHECK_EXTENSION: u32 = io(KVMIO, 0x03);
+pub const KVM_CHECK_EXTENSION: u32 = io(KVMIO, 0x03);
 /// `KVM_ENABLE_CAP` (device fd).
-pub(crate) const KVM_ENABLE_CAP: u32 = iow::<KvmEnableCap>(KVMIO, 0xa3);
+pub const KVM_ENABLE_CAP: u32 = iow::<KvmEnableCap>(KVMIO, 0xa3);
 /// `KVM_CREATE_SPAPR_TCE_64` (device fd): returns a table fd.
-pub(crate) const KVM_CREATE_SPAPR_TCE_64: u32 = iow::<KvmCreateSpaprTce64>(KVMIO, 0xa8);
+pub const KVM_CREATE_SPAPR_TCE_64: u32 = iow::<KvmCreateSpaprTce64>(KVMIO, 0xa8);
 /// `KVM_SET_USER_MEMORY_REGION` (device fd; with the real IOMMU backend only).
-pub(crate) const KVM_SET_USER_MEMORY_REGION: u32 = iow::<KvmUserspaceMemoryRegion>(KVMIO, 0x46);
+pub const KVM_SET_USER_MEMORY_REGION: u32 = iow::<KvmUserspaceMemoryRegion>(KVMIO, 0x46);
 
 /// Device fd: attaches a group to a table.
-pub(crate) const KTR_ATTACH: u32 = iow::<KtrAttach>(KTR_IO, 0x02);
+pub const KTR_ATTACH: u32 = iow::<KtrAttach>(KTR_IO, 0x02);
 /// Device fd: detaches a group from a table.
-pub(crate) const KTR_DETACH: u32 = iow::<KtrAttach>(KTR_IO, 0x03);
+pub const KTR_DETACH: u32 = iow::<KtrAttach>(KTR_IO, 0x03);
 /// Device fd: module-wide memory accounting.
-pub(crate) const KTR_MEM_STATS: u32 = ior::<KtrMemStats>(KTR_IO, 0x04);
+pub const KTR_MEM_STATS: u32 = ior::<KtrMemStats>(KTR_IO, 0x04);
 
 /// Table fd: `H_PUT_TCE`.
-pub(crate) const KTR_PUT_TCE: u32 = iow::<KtrPutTce>(KTR_IO, 0x10);
+pub const KTR_PUT_TCE: u32 = iow::<KtrPutTce>(KTR_IO, 0x10);
 /// Table fd: `H_PUT_TCE_INDIRECT`.
-pub(crate) const KTR_PUT_TCE_INDIRECT: u32 = iow::<KtrPutTceIndirect>(KTR_IO, 0x11);
+pub const KTR_PUT_TCE_INDIRECT: u32 = iow::<KtrPutTceIndirect>(KTR_IO, 0x11);
 /// Table fd: `H_STUFF_TCE`.
-pub(crate) const KTR_STUFF_TCE: u32 = iow::<KtrStuffTce>(KTR_IO, 0x12);
+pub const KTR_STUFF_TCE: u32 = iow::<KtrStuffTce>(KTR_IO, 0x12);
 /// Table fd: `H_GET_TCE`.
-pub(crate) const KTR_GET_TCE: u32 = iowr::<KtrGetTce>(KTR_IO, 0x13);
+pub const KTR_GET_TCE: u32 = iowr::<KtrGetTce>(KTR_IO, 0x13);
 /// Table fd: bitmap of allocated TCE pages.
-pub(crate) const KTR_GET_POPULATED: u32 = iowr::<KtrPopulated>(KTR_IO, 0x14);
+pub const KTR_GET_POPULATED: u32 = iowr::<KtrPopulated>(KTR_IO, 0x14);
 /// Table fd: statistics.
-pub(crate) const KTR_TABLE_STATS: u32 = ior::<KtrTableStats>(KTR_IO, 0x15);
+pub const KTR_TABLE_STATS: u32 = ior::<KtrTableStats>(KTR_IO, 0x15);
 
 const _: () = {
     assert!(size_of::<KvmEnableCap>() == 104);

@@ -5,13 +5,17 @@
 //! the benchmarks' replay strategies. Shared by the module and the harness, mirrored by
 //! rust/kvm_tce_replay_test.h. Not a stable ABI.
 
+// `pub`: the userspace client crate (tools/client) re-exports these as its public ABI; in the
+// module they are reachable only inside the crate.
+#![allow(unreachable_pub, reason = "re-exported by the userspace client crate")]
+
 use super::uapi::{iow, iowr, KTR_IO};
 use core::mem::size_of;
 
 /// Creates a mock IOMMU group with its own hardware-table geometry.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrMockGroup {
+pub struct KtrMockGroup {
     /// log2 of the hardware IOMMU page size, 12..=34.
     pub it_page_shift: u32,
     /// Levels of the hardware table, 1..=5.
@@ -27,7 +31,7 @@ pub(crate) struct KtrMockGroup {
 /// Reads hardware entries `first .. first + count` of a mock group into the user array `entries`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrMockRead {
+pub struct KtrMockRead {
     /// First hardware entry (0 is the entry at the table's bus offset).
     pub first: u64,
     /// Number of entries, at most [`KTR_MOCK_READ_MAX`].
@@ -41,7 +45,7 @@ pub(crate) struct KtrMockRead {
 /// Counters of a mock IOMMU group.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct KtrMockStats {
+pub struct KtrMockStats {
     /// Hardware entries written (exchanges that stored a valid TCE).
     pub entries_written: u64,
     /// Exchanges of any kind (map or clear).
@@ -57,32 +61,32 @@ pub(crate) struct KtrMockStats {
 }
 
 /// Most entries one `KTR_MOCK_READ` returns.
-pub(crate) const KTR_MOCK_READ_MAX: u64 = 1 << 16;
+pub const KTR_MOCK_READ_MAX: u64 = 1 << 16;
 
 /// `KtrMockGroup::flags`: a detach clears the hardware table's entries but keeps its levels (as
 /// powernv keeps a table's levels); by default a detach frees them.
-pub(crate) const KTR_MOCK_KEEP_LEVELS: u64 = 1 << 0;
+pub const KTR_MOCK_KEEP_LEVELS: u64 = 1 << 0;
 
 /// Replay strategy of an attach: the normal walk over allocated pages and populated entries.
 #[allow(dead_code, reason = "used by userspace; the module tests for 0")]
-pub(crate) const KTR_ATTACH_WALK_POPULATED: u32 = 0;
+pub const KTR_ATTACH_WALK_POPULATED: u32 = 0;
 /// Replay strategy of an attach: every entry of the window (what QEMU's own replay costs).
-pub(crate) const KTR_ATTACH_WALK_ENTRIES: u32 = 1;
+pub const KTR_ATTACH_WALK_ENTRIES: u32 = 1;
 /// Replay strategy of an attach: every TCE-page slot of the window (a KVM-style pages[] array).
-pub(crate) const KTR_ATTACH_WALK_SLOTS: u32 = 2;
+pub const KTR_ATTACH_WALK_SLOTS: u32 = 2;
 
 /// Device fd: creates a mock IOMMU group, returns its fd.
-pub(crate) const KTR_CREATE_MOCK_GROUP: u32 = iow::<KtrMockGroup>(KTR_IO, 0x01);
+pub const KTR_CREATE_MOCK_GROUP: u32 = iow::<KtrMockGroup>(KTR_IO, 0x01);
 
 /// Group fd: reads hardware entries of one of its tables.
-pub(crate) const KTR_MOCK_READ: u32 = iow::<KtrMockRead>(KTR_IO, 0x20);
+pub const KTR_MOCK_READ: u32 = iow::<KtrMockRead>(KTR_IO, 0x20);
 /// Group fd: counters of one of its tables.
-pub(crate) const KTR_MOCK_STATS: u32 = iowr::<KtrMockStats>(KTR_IO, 0x21);
+pub const KTR_MOCK_STATS: u32 = iowr::<KtrMockStats>(KTR_IO, 0x21);
 /// Group fd: the next `n`-th page allocation of its first hardware table fails (0: never).
-pub(crate) const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
+pub const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
 /// Group fd: adds a second hardware table (window) of the given geometry, as a DDW is created
 /// beside the default 32-bit window; returns its index (1).
-pub(crate) const KTR_MOCK_ADD_TABLE: u32 = iow::<KtrMockGroup>(KTR_IO, 0x23);
+pub const KTR_MOCK_ADD_TABLE: u32 = iow::<KtrMockGroup>(KTR_IO, 0x23);
 
 const _: () = {
     assert!(size_of::<KtrMockGroup>() == 32);
