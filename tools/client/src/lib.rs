@@ -279,7 +279,12 @@ impl TceReplay {
     pub fn create_tce_table(&self, args: TceTableArgs) -> Result<TceTable> {
         let mut req = args;
         let fd = raw::new_fd(raw::ioctl_arg(&self.fd, KVM_CREATE_SPAPR_TCE_64, &mut req)?)?;
-        Ok(TceTable::from_fd(fd, args.page_shift, args.offset, args.size))
+        Ok(TceTable::from_fd(
+            fd,
+            args.page_shift,
+            args.offset,
+            args.size,
+        ))
     }
 
     /// `KTR_ATTACH`: attaches the IOMMU group `group` (a VFIO group fd, `/dev/vfio/N`, whose

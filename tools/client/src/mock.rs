@@ -66,7 +66,11 @@ impl TceReplay {
     /// ```
     pub fn create_mock_group(&self, geometry: &KtrMockGroup) -> Result<MockGroup> {
         let mut req = *geometry;
-        Ok(MockGroup(new_fd(ioctl_arg(self, KTR_CREATE_MOCK_GROUP, &mut req)?)?))
+        Ok(MockGroup(new_fd(ioctl_arg(
+            self,
+            KTR_CREATE_MOCK_GROUP,
+            &mut req,
+        )?)?))
     }
 
     /// A mock group whose hardware table covers `table` exactly with pages of

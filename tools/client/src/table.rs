@@ -322,6 +322,34 @@ impl TceTable {
         })
     }
 
+    /// For tests: `KTR_GET_POPULATED` into the words at the user address `bitmap`, as given
+    /// (an unaligned or unmapped one included); returns the entries per TCE page.
+    ///
+    /// # Safety
+    ///
+    /// The kernel writes `ceil(npages / 64)` u64 words at `bitmap` when it accepts the range:
+    /// they must be memory of this process that nothing else reads or writes meanwhile, or
+    /// memory the kernel cannot write (then the call fails with `EFAULT`).
+    ///
+    /// ```no_run
+    /// # use kvm_tce_replay::{Errno, TceReplay, TceTableArgs};
+    /// # let ktr = TceReplay::new()?;
+    /// let table = ktr.create_tce_table(TceTableArgs::new(1, 16, 0, 1 << 20))?;
+    /// // SAFETY: nothing is mapped at address 8.
+    /// let err = unsafe { table.populated_raw(0, 1, 8) }.unwrap_err();
+    /// assert_eq!(err.errno(), Errno::FAULT);
+    /// # Ok::<(), kvm_tce_replay::Error>(())
+    /// ```
+    pub unsafe fn populated_raw(&self, first_page: u64, npages: u64, bitmap: u64) -> Result<u64> {
+        let req = KtrPopulated {
+            first_page,
+            npages,
+            bitmap,
+            entries_per_page: 0,
+        };
+        Ok(self.call(KTR_GET_POPULATED, req)?.entries_per_page)
+    }
+
     /// Maps `pages` pages (of the kernel's page size) of the TCE array from TCE page
     /// `first_page` on, read-write and shared, as QEMU maps a table. A write through the map
     /// allocates the page; an access the kernel cannot back raises SIGBUS.
@@ -409,7 +437,10 @@ impl Populated {
     /// # Ok::<(), kvm_tce_replay::Error>(())
     /// ```
     pub fn contains(&self, page: u64) -> bool {
-        let Some(i) = page.checked_sub(self.first_page).filter(|&i| i < self.npages) else {
+        let Some(i) = page
+            .checked_sub(self.first_page)
+            .filter(|&i| i < self.npages)
+        else {
             return false;
         };
         self.words[(i / 64) as usize] & (1 << (i % 64)) != 0

@@ -4,19 +4,20 @@
 //! capability, creates a 128 TiB window of 64 KiB TCEs, the guest maps 1 GiB, and an IOMMU group
 //! attaches: the kernel replays the 16384 valid TCEs walking only the allocated TCE pages.
 
-use crate::ktr::{Device, TceList};
+use crate::fixture::DeviceExt;
 use crate::uapi::*;
+use kvm_tce_replay::TceList;
 use std::time::Instant;
 
 fn step() -> rustix::io::Result<bool> {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     println!(
         "demo: KVM_CHECK_EXTENSION(KVM_CAP_SPAPR_TCE_64) = {}",
-        dev.check_extension(KVM_CAP_SPAPR_TCE_64)?
+        dev.check_extension_raw(KVM_CAP_SPAPR_TCE_64)?
     );
     println!(
         "demo: KVM_CHECK_EXTENSION(KVM_CAP_SPAPR_TCE_REPLAY = {KVM_CAP_SPAPR_TCE_REPLAY:#x}) = {}",
-        dev.check_extension(KVM_CAP_SPAPR_TCE_REPLAY)?
+        dev.check_extension_raw(KVM_CAP_SPAPR_TCE_REPLAY)?
     );
     dev.enable_replay()?;
     println!("demo: KVM_ENABLE_CAP(KVM_CAP_SPAPR_TCE_REPLAY): the VMM can skip its own replay");

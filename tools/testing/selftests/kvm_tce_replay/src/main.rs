@@ -15,19 +15,18 @@ mod hwmap;
 #[path = "../../../../../rust/pure/memslots.rs"]
 #[allow(dead_code)]
 mod memslots;
-#[path = "../../../../../rust/pure/uapi.rs"]
-#[allow(dead_code)]
-mod uapi;
-#[path = "../../../../../rust/pure/uapi_test.rs"]
-#[allow(dead_code)]
-mod uapi_test;
 #[path = "../../../../../rust/pure/window.rs"]
 #[allow(dead_code)]
 mod window;
 
+// The ABI is the client crate's (the same rust/pure files), mounted where the pure files and the
+// cases look for it.
+use kvm_tce_replay::{uapi, uapi_test};
+
 mod bench;
 mod cases;
 mod demo;
+mod fixture;
 mod ktr;
 mod tap;
 
@@ -48,6 +47,12 @@ pub enum Stop {
 impl From<rustix::io::Errno> for Stop {
     fn from(e: rustix::io::Errno) -> Self {
         Stop::Fail(format!("unexpected error {e:?}"))
+    }
+}
+
+impl From<kvm_tce_replay::Error> for Stop {
+    fn from(e: kvm_tce_replay::Error) -> Self {
+        e.errno().into()
     }
 }
 

@@ -4,11 +4,12 @@
 //! included) walking only allocated pages; no replay without the capability; double attach,
 //! detach, updates reaching every group, the compatibility checks, and rollback on failure.
 
-use crate::ktr::{covering, mock_levels, Device, Group, Table};
+use crate::fixture::{covering, DeviceExt, TableExt};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::window::tce_is_valid;
 use crate::{ensure, ensure_eq, CaseResult, Stop};
+use kvm_tce_replay::{mock_levels, MockGroup, TceReplay, TceTable};
 use rustix::io::Errno;
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
@@ -17,7 +18,7 @@ const RW: u64 = 3;
 
 /// The hardware entries a group must hold for `tces` (entry -> TCE) of `table`.
 pub fn expected_hw(
-    table: &Table,
+    table: &TceTable,
     it_page_shift: u32,
     tces: &BTreeMap<u64, u64>,
 ) -> BTreeMap<u64, u64> {
@@ -35,16 +36,16 @@ pub fn expected_hw(
 /// Checks that `group` holds exactly `expected` over the hardware entries of `entries` of the
 /// window (and zero elsewhere in those entries' subpages and one entry on each side).
 pub fn check_group(
-    group: &Group,
-    table: &Table,
+    group: &MockGroup,
+    table: &TceTable,
     it_page_shift: u32,
     tces: &BTreeMap<u64, u64>,
 ) -> CaseResult {
     let expected = expected_hw(table, it_page_shift, tces);
-    let sub = 1u64 << (table.page_shift - it_page_shift);
+    let sub = 1u64 << (table.page_shift() - it_page_shift);
     for &entry in tces.keys() {
         let lo = entry.saturating_sub(1) * sub;
-        let hi = ((entry + 2).min(table.size)) * sub;
+        let hi = ((entry + 2).min(table.size())) * sub;
         let got = group.read(lo, hi - lo)?;
         for (i, &value) in got.iter().enumerate() {
             let index = lo + i as u64;
@@ -63,12 +64,12 @@ pub fn check_group(
 
 /// A table at bus offset 0x40 (pages) with `tces` put through the hcalls.
 fn table_with(
-    dev: &Device,
+    dev: &TceReplay,
     liobn: u64,
     size: u64,
     tces: &BTreeMap<u64, u64>,
-) -> Result<Table, Stop> {
-    let t = dev.create_table_raw(KvmCreateSpaprTce64 {
+) -> Result<TceTable, Stop> {
+    let t = dev.create_tce_table(KvmCreateSpaprTce64 {
         liobn,
         page_shift: 16,
         flags: 0,
@@ -98,7 +99,7 @@ fn scattered(size: u64) -> BTreeMap<u64, u64> {
 
 pub fn attach_replays_exactly() -> CaseResult {
     for it_page_shift in [16, 12] {
-        let dev = Device::open()?;
+        let dev = crate::fixture::open()?;
         dev.enable_replay()?;
         let size = 1 << 20;
         let tces = scattered(size);
@@ -127,7 +128,7 @@ pub fn attach_replays_exactly() -> CaseResult {
 
 /// The benchmark baselines (every entry, every page slot) replay the same as the normal walk.
 pub fn replay_strategies_agree() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let size = 1 << 16;
     let tces = scattered(size);
@@ -147,7 +148,7 @@ pub fn replay_strategies_agree() -> CaseResult {
 }
 
 pub fn no_replay_without_capability() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let tces = scattered(1 << 16);
     let t = table_with(&dev, 1, 1 << 16, &tces)?;
     let g = dev.create_group_for(&t, 16)?;
@@ -162,7 +163,7 @@ pub fn no_replay_without_capability() -> CaseResult {
 }
 
 pub fn double_attach_and_detach() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let tces = scattered(1 << 16);
     let t = table_with(&dev, 1, 1 << 16, &tces)?;
@@ -180,7 +181,7 @@ pub fn double_attach_and_detach() -> CaseResult {
     let s = g.stats()?;
     ensure_eq!((s.attached, s.entries_valid, s.pages_allocated), (0, 0, 0));
     ensure_eq!(t.stats()?.groups_attached, 0);
-    ensure_eq!(dev.detach(&t, &g), Err(Errno::NOENT));
+    ensure_eq!(dev.detach(&t, &g), Err(Errno::NOENT.into()));
     // Detached, updates no longer reach it; attached again, it is replayed again.
     t.put(9, 0x9_0000 | RW)?;
     ensure_eq!(g.read(9, 1)?, vec![0]);
@@ -191,7 +192,7 @@ pub fn double_attach_and_detach() -> CaseResult {
 }
 
 pub fn updates_reach_every_group() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let t = table_with(&dev, 1, 1 << 16, &BTreeMap::new())?;
     let g16 = dev.create_group_for(&t, 16)?;
@@ -218,10 +219,10 @@ pub fn updates_reach_every_group() -> CaseResult {
 }
 
 pub fn attach_checks() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = table_with(&dev, 1, 1 << 16, &BTreeMap::new())?;
     let group = |it_page_shift, it_offset, it_size| {
-        dev.create_group_raw(KtrMockGroup {
+        dev.create_mock_group(&KtrMockGroup {
             it_page_shift,
             levels: 4,
             it_offset,
@@ -236,15 +237,15 @@ pub fn attach_checks() -> CaseResult {
         group(16, 0x40, (1 << 16) - 1)?,
         group(12, 0x40, 1 << 20)?,
     ] {
-        ensure_eq!(dev.attach(&t, &g), Err(Errno::INVAL));
+        ensure_eq!(dev.attach(&t, &g), Err(Errno::INVAL.into()));
         ensure_eq!(g.stats()?.attached, 0);
     }
     let g = dev.create_group_for(&t, 16)?;
     // A table of another context.
-    let other = Device::open()?;
-    ensure_eq!(other.attach(&t, &g), Err(Errno::INVAL));
+    let other = crate::fixture::open()?;
+    ensure_eq!(other.attach(&t, &g), Err(Errno::INVAL.into()));
     // Bad fds, and fds of the wrong kind.
-    let (gfd, tfd) = (g.0.as_raw_fd(), t.fd.as_raw_fd());
+    let (gfd, tfd) = (g.as_raw_fd(), t.as_raw_fd());
     let raw = |groupfd, tablefd, flags, pad| KtrAttach {
         groupfd,
         tablefd,
@@ -252,49 +253,46 @@ pub fn attach_checks() -> CaseResult {
         pad,
     };
     ensure_eq!(
-        dev.attach_raw(KTR_ATTACH, raw(gfd, 999, 0, 0)),
-        Err(Errno::BADF)
+        dev.attach_raw(&raw(gfd, 999, 0, 0)),
+        Err(Errno::BADF.into())
+    );
+    ensure_eq!(dev.attach_raw(&raw(-1, tfd, 0, 0)), Err(Errno::BADF.into()));
+    ensure_eq!(
+        dev.attach_raw(&raw(tfd, gfd, 0, 0)),
+        Err(Errno::INVAL.into())
     );
     ensure_eq!(
-        dev.attach_raw(KTR_ATTACH, raw(-1, tfd, 0, 0)),
-        Err(Errno::BADF)
-    );
-    ensure_eq!(
-        dev.attach_raw(KTR_ATTACH, raw(tfd, gfd, 0, 0)),
-        Err(Errno::INVAL)
-    );
-    ensure_eq!(
-        dev.attach_raw(KTR_ATTACH, raw(tfd, tfd, 0, 0)),
-        Err(Errno::INVAL)
+        dev.attach_raw(&raw(tfd, tfd, 0, 0)),
+        Err(Errno::INVAL.into())
     );
     // An fd that is no group at all (with the real backend: no VFIO group either).
     ensure_eq!(
-        dev.attach_raw(KTR_ATTACH, raw(dev.0.as_raw_fd(), tfd, 0, 0)),
-        Err(Errno::INVAL)
+        dev.attach_raw(&raw(dev.as_raw_fd(), tfd, 0, 0)),
+        Err(Errno::INVAL.into())
     );
     ensure_eq!(
-        dev.attach_raw(KTR_ATTACH, raw(gfd, tfd, 3, 0)),
-        Err(Errno::INVAL)
+        dev.attach_raw(&raw(gfd, tfd, 3, 0)),
+        Err(Errno::INVAL.into())
     );
     ensure_eq!(
-        dev.attach_raw(KTR_ATTACH, raw(gfd, tfd, 0, 1)),
-        Err(Errno::INVAL)
+        dev.attach_raw(&raw(gfd, tfd, 0, 1)),
+        Err(Errno::INVAL.into())
     );
     ensure_eq!(
-        dev.attach_raw(KTR_DETACH, raw(gfd, tfd, 1, 0)),
-        Err(Errno::INVAL)
+        dev.detach_raw(&raw(gfd, tfd, 1, 0)),
+        Err(Errno::INVAL.into())
     );
     ensure_eq!(g.stats()?.attached, 0);
     // A group attached to one table cannot attach to another.
     dev.attach(&t, &g)?;
     let t2 = table_with(&dev, 2, 1 << 16, &BTreeMap::new())?;
-    ensure_eq!(dev.attach(&t2, &g), Err(Errno::BUSY));
-    ensure_eq!(dev.detach(&t2, &g), Err(Errno::NOENT));
+    ensure_eq!(dev.attach(&t2, &g), Err(Errno::BUSY.into()));
+    ensure_eq!(dev.detach(&t2, &g), Err(Errno::NOENT.into()));
     Ok(())
 }
 
 pub fn mock_group_checks() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let before = dev.mem_stats()?;
     let ok = KtrMockGroup {
         it_page_shift: 12,
@@ -330,30 +328,33 @@ pub fn mock_group_checks() -> CaseResult {
     });
     for req in bad {
         ensure!(
-            dev.create_group_raw(req).err() == Some(Errno::INVAL),
+            dev.create_mock_group(&req).err() == Some(Errno::INVAL.into()),
             "accepted {req:?}"
         );
     }
     ensure_eq!(dev.mem_stats()?, before);
-    let g = dev.create_group_raw(ok)?;
+    let g = dev.create_mock_group(&ok)?;
     ensure_eq!(
         g.read_raw(0, KTR_MOCK_READ_MAX + 1).err(),
-        Some(Errno::INVAL)
+        Some(Errno::INVAL.into())
     );
-    ensure_eq!(g.read_raw((1 << 18) - 1, 2).err(), Some(Errno::INVAL));
+    ensure_eq!(
+        g.read_raw((1 << 18) - 1, 2).err(),
+        Some(Errno::INVAL.into())
+    );
     ensure_eq!(g.read(0, 4)?, vec![0; 4]);
     Ok(())
 }
 
 pub fn replay_failure_rolls_back() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let tces = scattered(1 << 20);
     let t = table_with(&dev, 1, 1 << 20, &tces)?;
     let g = dev.create_group_for(&t, 12)?;
     // The replay needs several hardware pages; the third allocation fails.
     g.fail_alloc(3)?;
-    ensure_eq!(dev.attach(&t, &g), Err(Errno::NOMEM));
+    ensure_eq!(dev.attach(&t, &g), Err(Errno::NOMEM.into()));
     let s = g.stats()?;
     ensure_eq!((s.attached, s.entries_valid, s.pages_allocated), (0, 0, 0));
     ensure_eq!(t.stats()?.groups_attached, 0);
@@ -366,13 +367,13 @@ pub fn replay_failure_rolls_back() -> CaseResult {
     check_group(&g, &t, 12, &tces)?;
     // A failing update after the attach returns the errno.
     g.fail_alloc(1)?;
-    ensure_eq!(t.put(900_000, 0x1_0000 | RW), Err(Errno::NOMEM));
+    ensure_eq!(t.put(900_000, 0x1_0000 | RW), Err(Errno::NOMEM.into()));
     Ok(())
 }
 
 /// The seed's case: a 128 TiB window of 64 KiB TCEs, 1 GiB mapped (16384 TCEs), attached.
 pub fn seed_window_replay() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let t = table_with(&dev, 0x8000_0001, 1 << 31, &BTreeMap::new())?;
     let base = 1u64 << 30;
@@ -407,7 +408,7 @@ pub fn seed_window_replay() -> CaseResult {
 /// `KTR_MOCK_KEEP_LEVELS`: a detach clears a mock hardware table's entries and keeps its levels
 /// (attaching again allocates no level), where by default it frees them.
 pub fn mock_keep_levels() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let tces = [(5, (3 << 16) | 3), (700_000, (9 << 16) | 1)];
@@ -418,7 +419,7 @@ pub fn mock_keep_levels() -> CaseResult {
     let valid = 2 * 16;
     for flags in [0, KTR_MOCK_KEEP_LEVELS] {
         let hw = covering(&t.window(), 12);
-        let g = dev.create_group_raw(KtrMockGroup {
+        let g = dev.create_mock_group(&KtrMockGroup {
             it_page_shift: 12,
             levels: mock_levels(hw.it_size),
             it_offset: hw.it_offset,

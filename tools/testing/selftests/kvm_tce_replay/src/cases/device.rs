@@ -2,10 +2,9 @@
 
 //! Cases of the device itself: the node, capability probing and enabling, unknown ioctls.
 
-use crate::ktr::{ioctl_val, region, Device, DEVICE};
 use crate::uapi::*;
 use crate::{ensure, ensure_eq, CaseResult};
-use rustix::fd::AsFd;
+use kvm_tce_replay::{raw, TceReplay, DEVICE};
 use rustix::fs::{stat, FileType};
 use rustix::io::Errno;
 
@@ -16,18 +15,18 @@ pub fn device_exists() -> CaseResult {
         FileType::CharacterDevice
     );
     ensure_eq!(st.st_mode & 0o777, 0o600);
-    Device::open()?;
+    crate::fixture::open()?;
     Ok(())
 }
 
 pub fn check_extension() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     ensure!(
-        dev.check_extension(KVM_CAP_SPAPR_TCE_64)? > 0,
+        dev.check_extension_raw(KVM_CAP_SPAPR_TCE_64)? > 0,
         "SPAPR_TCE_64 not reported"
     );
     ensure!(
-        dev.check_extension(KVM_CAP_SPAPR_TCE_REPLAY)? > 0,
+        dev.check_extension_raw(KVM_CAP_SPAPR_TCE_REPLAY)? > 0,
         "TCE_REPLAY not reported"
     );
     for unknown in [
@@ -40,39 +39,41 @@ pub fn check_extension() -> CaseResult {
         KVM_CAP_SPAPR_TCE_REPLAY + 1,
         u32::MAX,
     ] {
-        ensure_eq!(dev.check_extension(unknown)?, 0);
+        ensure_eq!(dev.check_extension_raw(unknown)?, 0);
     }
     Ok(())
 }
 
 pub fn unknown_ioctl_enotty() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     for op in [
         0,
         KVM_CHECK_EXTENSION + 1,
         KVM_CREATE_SPAPR_TCE_64 ^ 0x0100_0000,
         KTR_PUT_TCE,
     ] {
-        ensure_eq!(ioctl_val(dev.0.as_fd(), op, 0), Err(Errno::NOTTY));
+        // SAFETY: the module refuses an unknown command before reading its argument.
+        let r = unsafe { raw::ioctl_with_val(&dev, op, 0) };
+        ensure_eq!(r, Err(Errno::NOTTY.into()));
     }
     Ok(())
 }
 
 pub fn enable_cap() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     ensure_eq!(
-        dev.enable_cap_raw(KvmEnableCap::new(KVM_CAP_SPAPR_TCE_64)),
-        Err(Errno::INVAL)
+        dev.enable_cap(&KvmEnableCap::new(KVM_CAP_SPAPR_TCE_64)),
+        Err(Errno::INVAL.into())
     );
     let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
     bad.flags = 1;
-    ensure_eq!(dev.enable_cap_raw(bad), Err(Errno::INVAL));
+    ensure_eq!(dev.enable_cap(&bad), Err(Errno::INVAL.into()));
     let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
     bad.args[3] = 1;
-    ensure_eq!(dev.enable_cap_raw(bad), Err(Errno::INVAL));
+    ensure_eq!(dev.enable_cap(&bad), Err(Errno::INVAL.into()));
     let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
     bad.pad[63] = 1;
-    ensure_eq!(dev.enable_cap_raw(bad), Err(Errno::INVAL));
+    ensure_eq!(dev.enable_cap(&bad), Err(Errno::INVAL.into()));
     dev.enable_replay()?;
     // Enabling twice is harmless, as for KVM capabilities that are plain switches.
     dev.enable_replay()?;
@@ -108,33 +109,61 @@ pub fn ioctl_encoding() -> CaseResult {
 /// `KVM_SET_USER_MEMORY_REGION` checks and records memory slots like KVM, on every
 /// architecture (valid TCEs must point into them); `KVM_CAP_NR_MEMSLOTS` says how many.
 pub fn memory_regions() -> CaseResult {
-    let dev = Device::open_bare()?;
+    let dev = TceReplay::new()?;
     let page = rustix::param::page_size() as u64;
-    ensure_eq!(dev.check_extension(10), Ok(512));
-    dev.set_memory_region(region(0, 0, 16 * page, 1 << 40))?;
-    let mut flagged = region(1, 16 * page, page, 0);
+    ensure_eq!(dev.check_extension_raw(10), Ok(512));
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(0, 0, 16 * page, 1 << 40))?;
+    let mut flagged = KvmUserspaceMemoryRegion::new(1, 16 * page, page, 0);
     flagged.flags = 1;
     for (bad, errno) in [
         (flagged, Errno::INVAL),
-        (region(512, 16 * page, page, 0), Errno::INVAL),
-        (region(5, 0, 0, 0), Errno::INVAL),
-        (region(1, 16 * page + 1, page, 0), Errno::INVAL),
-        (region(1, 16 * page, page / 2, 0), Errno::INVAL),
-        (region(1, 16 * page, page, 3), Errno::INVAL),
-        (region(1, u64::MAX - page + 1, page, 0), Errno::INVAL),
-        (region(1, 15 * page, 2 * page, 0), Errno::EXIST),
+        (
+            KvmUserspaceMemoryRegion::new(512, 16 * page, page, 0),
+            Errno::INVAL,
+        ),
+        (KvmUserspaceMemoryRegion::new(5, 0, 0, 0), Errno::INVAL),
+        (
+            KvmUserspaceMemoryRegion::new(1, 16 * page + 1, page, 0),
+            Errno::INVAL,
+        ),
+        (
+            KvmUserspaceMemoryRegion::new(1, 16 * page, page / 2, 0),
+            Errno::INVAL,
+        ),
+        (
+            KvmUserspaceMemoryRegion::new(1, 16 * page, page, 3),
+            Errno::INVAL,
+        ),
+        (
+            KvmUserspaceMemoryRegion::new(1, u64::MAX - page + 1, page, 0),
+            Errno::INVAL,
+        ),
+        (
+            KvmUserspaceMemoryRegion::new(1, 15 * page, 2 * page, 0),
+            Errno::EXIST,
+        ),
     ] {
-        ensure_eq!(dev.set_memory_region(bad), Err(errno));
+        ensure_eq!(dev.set_user_memory_region_raw(bad), Err(errno.into()));
     }
     // Slot 0 may move over its own range; slot 1 then fits where slot 0 was.
-    dev.set_memory_region(region(0, 8 * page, 16 * page, 1 << 40))?;
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(
+        0,
+        8 * page,
+        16 * page,
+        1 << 40,
+    ))?;
     ensure_eq!(
-        dev.set_memory_region(region(1, 0, 9 * page, 0)),
-        Err(Errno::EXIST)
+        dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(1, 0, 9 * page, 0)),
+        Err(Errno::EXIST.into())
     );
-    dev.set_memory_region(region(1, 0, 8 * page, 1 << 41))?;
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(1, 0, 8 * page, 1 << 41))?;
     // Deleting slot 0 frees its range.
-    dev.set_memory_region(region(0, 0, 0, 0))?;
-    dev.set_memory_region(region(2, 8 * page, 16 * page, 1 << 42))?;
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(0, 0, 0, 0))?;
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(
+        2,
+        8 * page,
+        16 * page,
+        1 << 42,
+    ))?;
     Ok(())
 }

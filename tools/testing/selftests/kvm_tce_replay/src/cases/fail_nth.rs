@@ -9,9 +9,10 @@
 //! ends as an attempt without injection does. Needs CONFIG_FAULT_INJECTION with FAILSLAB,
 //! FAIL_PAGE_ALLOC and their debugfs knobs (the x86_64 debug kernel); skipped elsewhere.
 
-use crate::ktr::{pinned_pages, Device, Group, Mapping, Table};
+use crate::fixture::{pinned_pages, DeviceExt};
 use crate::uapi::*;
 use crate::{diag, ensure, CaseResult, Stop};
+use kvm_tce_replay::{MockGroup, TceReplay, TceTable};
 use rustix::io::Errno;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -38,14 +39,14 @@ struct Snapshot {
 
 /// A context with a table of TCEs at [`HELD`] and a mock group of 4 KiB pages, attached or not.
 struct Fixture {
-    dev: Device,
-    t: Table,
-    g: Group,
+    dev: TceReplay,
+    t: TceTable,
+    g: MockGroup,
 }
 
 impl Fixture {
-    fn new(attached: bool) -> Result<Self, Errno> {
-        let dev = Device::open()?;
+    fn new(attached: bool) -> kvm_tce_replay::Result<Self> {
+        let dev = crate::fixture::open()?;
         dev.enable_replay()?;
         let t = dev.create_table(1, 16, 1 << 20)?;
         for (i, &e) in HELD.iter().enumerate() {
@@ -58,7 +59,7 @@ impl Fixture {
         Ok(Self { dev, t, g })
     }
 
-    fn snapshot(&self) -> Result<Snapshot, Errno> {
+    fn snapshot(&self) -> kvm_tce_replay::Result<Snapshot> {
         let mut entries = Vec::new();
         let mut group = Vec::new();
         for e in HELD.iter().chain([&NEW]) {
@@ -134,10 +135,10 @@ impl FailNth {
 #[derive(Clone, Copy)]
 enum Run {
     /// In the sweeping thread.
-    Here(fn(&Fixture) -> Result<(), Errno>),
+    Here(fn(&Fixture) -> kvm_tce_replay::Result<()>),
     /// In a forked child, which arms its own fail-nth (the file is per task, and fork clears
     /// it): for a fault, which fails with a signal rather than an errno.
-    Child(fn(&Fixture) -> Result<(), Errno>),
+    Child(fn(&Fixture) -> kvm_tce_replay::Result<()>),
 }
 
 /// An operation of the sweep: its name, whether its fixture is attached, and what it does.
@@ -145,9 +146,9 @@ type Op = (&'static str, bool, Run);
 
 /// A write through a new mapping of the table into a TCE page never allocated: the write
 /// fault allocates and charges the page (SIGBUS if it cannot).
-fn mmap_write(f: &Fixture) -> Result<(), Errno> {
+fn mmap_write(f: &Fixture) -> kvm_tce_replay::Result<()> {
     let epp = rustix::param::page_size() as u64 / 8;
-    let map = Mapping::at(&f.t, (NEW / epp) as usize, 1)?;
+    let map = f.t.map((NEW / epp) as usize, 1)?;
     map.write((NEW % epp) as usize, (8 << 16) | RW);
     Ok(())
 }
@@ -156,7 +157,7 @@ const OPS: &[Op] = &[
     (
         "open a context",
         false,
-        Run::Here(|_| Device::open().map(drop)),
+        Run::Here(|_| crate::fixture::open().map(drop)),
     ),
     (
         "create a table",
@@ -173,7 +174,7 @@ const OPS: &[Op] = &[
         false,
         Run::Here(|f| {
             f.dev
-                .set_memory_region(KvmUserspaceMemoryRegion {
+                .set_user_memory_region_raw(KvmUserspaceMemoryRegion {
                     slot: 7,
                     flags: 0,
                     guest_phys_addr: 1 << 50,
@@ -218,7 +219,7 @@ fn attempt(
     f: &Fixture,
     run: Run,
     n: u32,
-) -> Result<(Result<(), Errno>, bool), Stop> {
+) -> Result<(kvm_tce_replay::Result<()>, bool), Stop> {
     let err = |e: std::io::Error| Stop::Fail(format!("fail-nth: {e}"));
     match run {
         Run::Here(op) => {
@@ -256,12 +257,15 @@ fn attempt(
                     sig == libc::SIGBUS,
                     "the child died of signal {sig}, not SIGBUS"
                 );
-                return Ok((Err(Errno::FAULT), true));
+                return Ok((Err(Errno::FAULT.into()), true));
             }
             match libc::WEXITSTATUS(status) {
                 code @ 10..=13 => {
                     let ok = code >= 12;
-                    Ok((if ok { Ok(()) } else { Err(Errno::NOMEM) }, code % 2 == 1))
+                    Ok((
+                        if ok { Ok(()) } else { Err(Errno::NOMEM.into()) },
+                        code % 2 == 1,
+                    ))
                 }
                 code => Err(Stop::Fail(format!(
                     "the child could not arm fail-nth ({code})"

@@ -10,10 +10,11 @@
 mod model;
 mod op;
 
-use crate::ktr::{pinned_pages, Device, Group, Mapping, Table, TceList, IOCTLS};
+use crate::fixture::{pinned_pages, TableExt};
 use crate::uapi::*;
 use crate::window::Window;
 use crate::{diag, CaseResult, Stop};
+use kvm_tce_replay::{raw, MockGroup, TceList, TceMap, TceReplay, TceTable};
 use model::{Model, Out, Res};
 use op::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -35,24 +36,24 @@ static SKIPPED: AtomicU64 = AtomicU64::new(0);
 /// A table slot of the module's side: the fd (closed: `None`) and the mappings, which keep the
 /// table alive without it.
 struct Slot {
-    fd: Option<Table>,
-    maps: Vec<Mapping>,
+    fd: Option<TceTable>,
+    maps: Vec<TceMap>,
     w: Window,
 }
 
 /// The module's side of a sequence.
 struct World {
-    devs: Vec<Device>,
+    devs: Vec<TceReplay>,
     tables: Vec<Option<Slot>>,
-    groups: Vec<Option<Group>>,
+    groups: Vec<Option<MockGroup>>,
     epp: u64,
 }
 
 impl World {
-    fn new() -> Result<Self, Errno> {
+    fn new() -> kvm_tce_replay::Result<Self> {
         Ok(Self {
             devs: (0..CTXS)
-                .map(|_| Device::open())
+                .map(|_| crate::fixture::open())
                 .collect::<Result<_, _>>()?,
             tables: (0..TABLES).map(|_| None).collect(),
             groups: (0..GROUPS).map(|_| None).collect(),
@@ -63,11 +64,9 @@ impl World {
     fn fd(&self, fd: Fd) -> i32 {
         let table = |s: usize| self.tables[s].as_ref().and_then(|t| t.fd.as_ref());
         match fd {
-            Fd::Table(s) => table(s).map_or(CLOSED_FD, |t| t.fd.as_raw_fd()),
-            Fd::Group(g) => self.groups[g]
-                .as_ref()
-                .map_or(CLOSED_FD, |g| g.0.as_raw_fd()),
-            Fd::Device(c) => self.devs[c].0.as_raw_fd(),
+            Fd::Table(s) => table(s).map_or(CLOSED_FD, |t| t.as_raw_fd()),
+            Fd::Group(g) => self.groups[g].as_ref().map_or(CLOSED_FD, |g| g.as_raw_fd()),
+            Fd::Device(c) => self.devs[c].as_raw_fd(),
             Fd::Closed => CLOSED_FD,
             Fd::Minus1 => -1,
         }
@@ -84,7 +83,7 @@ impl World {
     }
 
     fn apply(&mut self, op: &Op) -> Res {
-        let done = |r: Result<(), Errno>| r.map(|()| Out::Done);
+        let done = |r: kvm_tce_replay::Result<()>| r.map(|()| Out::Done).map_err(Errno::from);
         match op {
             Op::Enable(c) => done(self.devs[*c].enable_replay()),
             Op::Create {
@@ -96,7 +95,7 @@ impl World {
                 if self.tables[*slot].is_some() {
                     return Ok(Out::Skipped);
                 }
-                let table = self.devs[*ctx].create_table_raw(geo.request(*liobn))?;
+                let table = self.devs[*ctx].create_tce_table(geo.request(*liobn))?;
                 let w = table.window();
                 self.tables[*slot] = Some(Slot {
                     fd: Some(table),
@@ -123,7 +122,7 @@ impl World {
                     return Ok(Out::Skipped);
                 };
                 let pages = t.w.size().div_ceil(self.epp).min(MAP_PAGES);
-                t.maps.push(Mapping::new(fd, pages as usize)?);
+                t.maps.push(fd.map(0, pages as usize)?);
                 Ok(Out::Done)
             }
             Op::Unmap(s) => {
@@ -172,7 +171,7 @@ impl World {
                     .slot()
                     .and_then(|s| self.tables[s].as_ref())
                     .map(|t| t.w);
-                self.groups[*g] = Some(self.devs[0].create_group_raw(geo.request(w.as_ref()))?);
+                self.groups[*g] = Some(self.devs[0].create_mock_group(&geo.request(w.as_ref()))?);
                 Ok(Out::Done)
             }
             Op::AddTable(g, geo) => {
@@ -183,7 +182,7 @@ impl World {
                     .slot()
                     .and_then(|s| self.tables[s].as_ref())
                     .map(|t| t.w);
-                Ok(Out::Value(group.add_table(geo.request(w.as_ref()))? as u64))
+                Ok(Out::Value(group.add_table(&geo.request(w.as_ref()))? as u64))
             }
             Op::CloseGroup(g) => Ok(match self.groups[*g].take() {
                 Some(_) => Out::Done,
@@ -202,7 +201,7 @@ impl World {
                     flags: self.walk(*table, *flags),
                     pad: *pad,
                 };
-                done(self.devs[*ctx].attach_raw(KTR_ATTACH, req))
+                done(self.devs[*ctx].attach_raw(&req))
             }
             Op::Detach {
                 ctx,
@@ -216,9 +215,13 @@ impl World {
                     flags: *flags,
                     pad: 0,
                 };
-                done(self.devs[*ctx].attach_raw(KTR_DETACH, req))
+                done(self.devs[*ctx].detach_raw(&req))
             }
-            Op::Memslot(c, slot) => done(self.devs[*c].set_memory_region(slot.request()).map(drop)),
+            Op::Memslot(c, slot) => done(
+                self.devs[*c]
+                    .set_user_memory_region_raw(slot.request())
+                    .map(drop),
+            ),
         }
     }
 }
@@ -226,7 +229,7 @@ impl World {
 /// A table op on the module's side.
 fn table_op(t: &Slot, op: &TableOp, epp: u64) -> Res {
     let (w, ps) = (t.w, t.w.page_shift());
-    let done = |r: Result<(), Errno>| r.map(|()| Out::Done);
+    let done = |r: kvm_tce_replay::Result<()>| r.map(|()| Out::Done).map_err(Errno::from);
     let Some(fd) = t.fd.as_ref() else {
         if !matches!(op, TableOp::MmapWrite(..) | TableOp::MmapRead(_)) {
             return Ok(Out::Skipped);
@@ -250,7 +253,7 @@ fn table_op(t: &Slot, op: &TableOp, epp: u64) -> Res {
             };
             done(fd.put_indirect_raw(at.ioba(&w), ptr, n))
         }
-        TableOp::Get(at) => fd.get_ioba(at.ioba(&w)).map(Out::Value),
+        TableOp::Get(at) => Ok(fd.get_ioba(at.ioba(&w)).map(Out::Value)?),
         TableOp::Populated {
             first,
             past,
@@ -269,7 +272,9 @@ fn table_op(t: &Slot, op: &TableOp, epp: u64) -> Res {
             let mut buf = vec![0u64; words + 1];
             let good = buf.as_mut_ptr() as u64;
             let skip = usize::from(matches!(ptr, Ptr::Unaligned));
-            fd.populated_raw(first, *n, ptr.addr(good))?;
+            // SAFETY: the kernel writes at most `words` words from the pointer, inside `buf`
+            // (one word later when unaligned), or fails on a bad pointer.
+            unsafe { fd.populated_raw(first, *n, ptr.addr(good)) }?;
             Ok(Out::Words(buf[skip..skip + words].to_vec()))
         }
         TableOp::MmapWrite(..) | TableOp::MmapRead(_) => mmap_op(t, op, ps),
@@ -281,7 +286,7 @@ fn mmap_op(t: &Slot, op: &TableOp, ps: u32) -> Res {
     let Some(m) = t.maps.last() else {
         return Ok(Out::Skipped);
     };
-    let at = |n: u64| (n % m.entries() as u64) as usize;
+    let at = |n: u64| (n % m.len() as u64) as usize;
     match op {
         TableOp::MmapWrite(n, tce) => {
             m.write(at(*n), tce.value(ps));
@@ -303,7 +308,7 @@ fn fork(t: &Slot, n: u64, tce: Tce) -> Res {
         return Err(Errno::from_raw_os_error(libc::EAGAIN));
     }
     if pid == 0 {
-        let refused = fd.put(0, 0) == Err(Errno::IO);
+        let refused = fd.put(0, 0) == Err(Errno::IO.into());
         let _ = mmap_op(t, &TableOp::MmapWrite(n, tce), t.w.page_shift());
         // SAFETY: ends the child without running the parent's exit handlers.
         unsafe { libc::_exit(if refused { 0 } else { 1 }) };
@@ -330,7 +335,7 @@ fn same<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) -> Result<(
 /// Compares every table's entries, population and statistics and every open group's hardware
 /// tables with the model.
 fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
-    let e = |e: Errno| format!("reading the state: {e:?}");
+    let e = |e: kvm_tce_replay::Error| format!("reading the state: {:?}", e.errno());
     for (s, (mt, rt)) in m.tables.iter().zip(&w.tables).enumerate() {
         let (mt, rt) = match (mt, rt) {
             (None, None) => continue,
@@ -344,7 +349,7 @@ fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
         let Some(fd) = rt.fd.as_ref() else {
             // Only the mapping is left to look through.
             let map = rt.maps.last().expect("a mapping keeps it");
-            for i in 0..map.entries() {
+            for i in 0..map.len() {
                 let want = mt.entries.get(&(i as u64)).copied().unwrap_or(0);
                 same(map.read(i), want, &format!("table {s} entry {i} (mapped)"))?;
             }
@@ -389,10 +394,7 @@ fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
                 .collect()
         };
         for (lo, hi) in ranges {
-            let (words, _) = fd.populated(lo, hi - lo).map_err(e)?;
-            let got: Vec<u64> = (lo..hi)
-                .filter(|p| words[((p - lo) / 64) as usize] & (1 << ((p - lo) % 64)) != 0)
-                .collect();
+            let got: Vec<u64> = fd.populated(lo, hi - lo).map_err(e)?.iter().collect();
             let want: Vec<u64> = mt.pages.range(lo..hi).copied().collect();
             same(
                 got,
@@ -402,7 +404,7 @@ fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
         }
         for &p in &mt.pages {
             // The whole page through a mapping of its own, its window entries through GET too.
-            let map = Mapping::at(fd, p as usize, 1).map_err(e)?;
+            let map = fd.map(p as usize, 1).map_err(e)?;
             for i in 0..m.epp {
                 let entry = p * m.epp + i;
                 let want = mt.entries.get(&entry).copied().unwrap_or(0);
@@ -465,7 +467,7 @@ fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
         }
         same(
             rg.stats_table(mg.hw.len() as u64).map(drop),
-            Err(Errno::INVAL),
+            Err(Errno::INVAL.into()),
             &format!("group {g}: a hardware table too many"),
         )?;
     }
@@ -521,7 +523,7 @@ struct Baseline {
 
 impl Baseline {
     fn now() -> Result<Self, String> {
-        let m = Device::open_bare()
+        let m = TceReplay::new()
             .and_then(|d| d.mem_stats())
             .map_err(|e| format!("mem stats: {e:?}"))?;
         Ok(Self {
@@ -572,10 +574,14 @@ fn run(seed: u64, budget: Budget) -> Result<u64, String> {
     let start = Instant::now();
     let mut last = start;
     let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let zero = [&OPS, &REFUSED, &SKIPPED, &IOCTLS].map(count);
+    let counts = || {
+        let [ops, refused, skipped] = [&OPS, &REFUSED, &SKIPPED].map(count);
+        [ops, refused, skipped, raw::ioctls_issued()]
+    };
+    let zero = counts();
     let mut n = 0u64;
     let report = |n: u64| {
-        let now = [&OPS, &REFUSED, &SKIPPED, &IOCTLS].map(count);
+        let now = counts();
         let [ops, refused, skipped, ioctls] = [0, 1, 2, 3].map(|i| now[i] - zero[i]);
         diag!(
             "fuzz: {n} sequences (seeds {seed}..{}): {ops} ops ({refused} refused, {skipped} \

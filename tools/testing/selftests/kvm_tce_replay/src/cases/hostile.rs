@@ -7,10 +7,11 @@
 //! poison TCEs, and a VMM that only reads its mapping of the table.
 
 use crate::cases::attach::check_group;
-use crate::ktr::{covering, mock_levels, region, Device, Group, Mapping, GUEST_RAM};
+use crate::fixture::{covering, DeviceExt, TableExt, GUEST_RAM};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
+use kvm_tce_replay::{mock_levels, MockGroup, TceReplay};
 use rustix::io::Errno;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -27,10 +28,10 @@ const JUNK: [u64; 3] = [u64::MAX, 0x1_0000 | 0x800 | 1, GUEST_RAM | RW];
 /// Defect 1: the replay checks every entry it reads like `H_PUT_TCE` does, and skips (and
 /// counts) the ones it refuses instead of crashing or writing junk into the hardware table.
 pub fn junk_through_mmap_is_skipped() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
-    let m = Mapping::new(&t, 1)?;
+    let m = t.map(0, 1)?;
     let good = 0x2_0000 | RW;
     let mut expected = BTreeMap::new();
     for (i, &junk) in JUNK.iter().enumerate() {
@@ -68,7 +69,7 @@ pub fn junk_through_mmap_is_skipped() -> CaseResult {
 /// table holds: for `H_PUT_TCE`, and for the failing TCE of `H_PUT_TCE_INDIRECT` (the TCEs
 /// before it are stored, as KVM does).
 pub fn failed_update_changes_nothing() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let old = 0x5_0000 | RW;
@@ -81,7 +82,7 @@ pub fn failed_update_changes_nothing() -> CaseResult {
     let far = 900_000;
     expected.insert(far, 0);
     b.fail_alloc(1)?;
-    ensure_eq!(t.put(far, 0x7_0000 | RW), Err(Errno::NOMEM));
+    ensure_eq!(t.put(far, 0x7_0000 | RW), Err(Errno::NOMEM.into()));
     ensure_eq!(t.get(far)?, 0);
     for g in [&a, &b] {
         check_group(g, &t, 12, &expected)?;
@@ -92,11 +93,11 @@ pub fn failed_update_changes_nothing() -> CaseResult {
     let e = 1000 * leaf - 1;
     t.put(e, 0x10_0000 | RW)?;
     b.fail_alloc(1)?;
-    let mut list = crate::ktr::TceList::new();
+    let mut list = kvm_tce_replay::TceList::new();
     list.0[..3].copy_from_slice(&[0x11_0000 | RW, 0x12_0000 | RW, 0x13_0000 | RW]);
     ensure_eq!(
         t.put_indirect_raw(t.ioba(e), list.0.as_ptr() as u64, 3),
-        Err(Errno::NOMEM)
+        Err(Errno::NOMEM.into())
     );
     expected.extend([(e, 0x11_0000 | RW), (e + 1, 0), (e + 2, 0)]);
     ensure_eq!(
@@ -121,7 +122,7 @@ pub fn failed_update_changes_nothing() -> CaseResult {
 pub fn child_memlock(limit: u64) -> ! {
     use rustix::process::{setrlimit, Resource, Rlimit};
     let run = || -> rustix::io::Result<(u64, i32)> {
-        let dev = Device::open()?;
+        let dev = crate::fixture::open()?;
         let t = dev.create_table(1, 16, 1 << 24)?;
         let epp = t.stats()?.entries_per_page;
         setrlimit(
@@ -179,10 +180,10 @@ pub fn memlock_bounds_tce_pages() -> CaseResult {
     diag!("RLIMIT_MEMLOCK of {limit} B: the child got {text}");
     ensure_eq!(got, vec![pages, Errno::NOMEM.raw_os_error() as i64]);
 
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     for tce in [0x1_0000 | 1, 0x1_0000 | 2, RW] {
-        ensure_eq!(t.stuff(0, tce, 4), Err(Errno::INVAL));
+        ensure_eq!(t.stuff(0, tce, 4), Err(Errno::INVAL.into()));
     }
     ensure_eq!(t.stats()?.pages_allocated, 0);
     Ok(())
@@ -191,15 +192,15 @@ pub fn memlock_bounds_tce_pages() -> CaseResult {
 /// Run in a child process: opens its own context, creates a window of four 16 GiB TCEs, puts
 /// them and attaches the inherited mock group `groupfd` of 4 KiB pages: 2^24 hardware entries.
 pub fn child_attach(groupfd: i32) -> ! {
-    let run = || -> rustix::io::Result<()> {
-        let dev = Device::open()?;
+    let run = || -> kvm_tce_replay::Result<()> {
+        let dev = crate::fixture::open()?;
         dev.enable_replay()?;
         let t = dev.create_table(1, 34, 4)?;
         for i in 0..4 {
             t.put(i, ((i + 1) << 34) | RW)?;
         }
         // SAFETY: the parent passed this fd open, without O_CLOEXEC, for us to own.
-        let group = Group(unsafe { OwnedFd::from_raw_fd(groupfd) });
+        let group = MockGroup::from(unsafe { OwnedFd::from_raw_fd(groupfd) });
         println!("attaching");
         dev.attach(&t, &group)?;
         println!("attached");
@@ -212,18 +213,18 @@ pub fn child_attach(groupfd: i32) -> ! {
 /// SIGKILL during a replay of 2^24 hardware entries (sent as soon as the group's first writes
 /// show) ends it early and rolls the group back.
 pub fn kill_interrupts_replay() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let hw_entries = 4u64 << 22;
-    let g = dev.create_group_raw(KtrMockGroup {
+    let g = dev.create_mock_group(&KtrMockGroup {
         it_page_shift: 12,
         levels: mock_levels(hw_entries),
         it_offset: 0,
         it_size: hw_entries,
         flags: 0,
     })?;
-    rustix::io::fcntl_setfd(&g.0, rustix::io::FdFlags::empty())?;
+    rustix::io::fcntl_setfd(&g, rustix::io::FdFlags::empty())?;
     let mut child = Command::new("/proc/self/exe")
-        .args(["child-attach", &g.0.as_raw_fd().to_string()])
+        .args(["child-attach", &g.as_raw_fd().to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| Stop::Fail(format!("spawning the child: {e}")))?;
@@ -271,7 +272,7 @@ pub fn kill_interrupts_replay() -> CaseResult {
 /// Run in a child process: uses the context fd `devfd` and the table fd `tablefd` inherited
 /// from another process; prints the errno of each ioctl.
 pub fn child_foreign(devfd: i32, tablefd: i32) -> ! {
-    use crate::ktr::{ioctl_ref, ioctl_val};
+    use kvm_tce_replay::raw;
     use rustix::fd::BorrowedFd;
     // SAFETY: the parent passed these fds open, without O_CLOEXEC; we only borrow them.
     let (dev, table) = unsafe {
@@ -280,9 +281,9 @@ pub fn child_foreign(devfd: i32, tablefd: i32) -> ! {
             BorrowedFd::borrow_raw(tablefd),
         )
     };
-    let errno = |r: rustix::io::Result<i32>| match r {
+    let errno = |r: kvm_tce_replay::Result<i32>| match r {
         Ok(_) => "ok".to_string(),
-        Err(e) => format!("{e:?}"),
+        Err(e) => format!("{:?}", e.errno()),
     };
     let mut create = KvmCreateSpaprTce64 {
         liobn: 9,
@@ -295,15 +296,22 @@ pub fn child_foreign(devfd: i32, tablefd: i32) -> ! {
         ioba: 0,
         tce: 0x1_0000 | RW,
     };
-    let results = [
-        errno(ioctl_val(
-            dev,
-            KVM_CHECK_EXTENSION,
-            KVM_CAP_SPAPR_TCE_REPLAY as usize,
-        )),
-        errno(ioctl_ref(dev, KVM_CREATE_SPAPR_TCE_64, &mut create)),
-        errno(ioctl_ref(table, KTR_PUT_TCE, &mut put)),
-    ];
+    // SAFETY: each command's argument is the integer or the struct it takes.
+    let results = unsafe {
+        [
+            errno(raw::ioctl_with_val(
+                dev,
+                KVM_CHECK_EXTENSION,
+                KVM_CAP_SPAPR_TCE_REPLAY as usize,
+            )),
+            errno(raw::ioctl_with_mut_ref(
+                dev,
+                KVM_CREATE_SPAPR_TCE_64,
+                &mut create,
+            )),
+            errno(raw::ioctl_with_mut_ref(table, KTR_PUT_TCE, &mut put)),
+        ]
+    };
     println!("{}", results.join(" "));
     std::process::exit(0)
 }
@@ -311,16 +319,16 @@ pub fn child_foreign(devfd: i32, tablefd: i32) -> ! {
 /// Defect 7: a context belongs to the process that opened it (KVM's `kvm->mm == current->mm`):
 /// another process holding its fds (a forked child, a receiver over a socket) gets EIO.
 pub fn foreign_process_gets_eio() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
-    for fd in [&dev.0, &t.fd] {
+    for fd in [rustix::fd::AsFd::as_fd(&dev), rustix::fd::AsFd::as_fd(&t)] {
         rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
     }
     let out = Command::new("/proc/self/exe")
         .args([
             "child-foreign",
-            &dev.0.as_raw_fd().to_string(),
-            &t.fd.as_raw_fd().to_string(),
+            &dev.as_raw_fd().to_string(),
+            &t.as_raw_fd().to_string(),
         ])
         .output()
         .map_err(|e| Stop::Fail(format!("spawning the child: {e}")))?;
@@ -335,37 +343,57 @@ pub fn foreign_process_gets_eio() -> CaseResult {
 /// user range must be a user address range), and a valid TCE whose guest address is in no slot
 /// is refused (EFAULT) and changes nothing, while any poison TCE (no permission bit) is taken.
 pub fn memslots_and_poison_match_kvm() -> CaseResult {
-    let dev = Device::open_bare()?;
+    let dev = TceReplay::new()?;
     let page = rustix::param::page_size() as u64;
     let base = 0x100_0000_0000u64;
-    dev.set_memory_region(region(511, base, 16 * page, 1 << 40))?;
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(511, base, 16 * page, 1 << 40))?;
     for (bad, errno) in [
-        (region(512, 0, page, 1 << 40), Errno::INVAL),
+        (
+            KvmUserspaceMemoryRegion::new(512, 0, page, 1 << 40),
+            Errno::INVAL,
+        ),
         // Not a user address range.
-        (region(1, 0, page, 1 << 63), Errno::INVAL),
-        (region(1, 0, page, u64::MAX - page + 1), Errno::INVAL),
+        (
+            KvmUserspaceMemoryRegion::new(1, 0, page, 1 << 63),
+            Errno::INVAL,
+        ),
+        (
+            KvmUserspaceMemoryRegion::new(1, 0, page, u64::MAX - page + 1),
+            Errno::INVAL,
+        ),
         // Resized or remapped in place.
-        (region(511, base, 32 * page, 1 << 40), Errno::INVAL),
-        (region(511, base, 16 * page, 1 << 41), Errno::INVAL),
+        (
+            KvmUserspaceMemoryRegion::new(511, base, 32 * page, 1 << 40),
+            Errno::INVAL,
+        ),
+        (
+            KvmUserspaceMemoryRegion::new(511, base, 16 * page, 1 << 41),
+            Errno::INVAL,
+        ),
     ] {
-        ensure_eq!(dev.set_memory_region(bad), Err(errno));
+        ensure_eq!(dev.set_user_memory_region_raw(bad), Err(errno.into()));
     }
     // Moving a slot keeps its size and user address: allowed.
-    dev.set_memory_region(region(511, base + 16 * page, 16 * page, 1 << 40))?;
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(
+        511,
+        base + 16 * page,
+        16 * page,
+        1 << 40,
+    ))?;
 
     let t = dev.create_table(1, 16, 1 << 16)?;
     // In the slot: taken. Outside it (the old range, past its end): EFAULT, nothing stored.
     t.put(0, (base + 16 * page) | RW)?;
     for gpa in [base, base + 32 * page, 0] {
-        ensure_eq!(t.put(1, gpa | RW), Err(Errno::FAULT));
+        ensure_eq!(t.put(1, gpa | RW), Err(Errno::FAULT.into()));
         ensure_eq!(t.stuff(1, 0, 1), Ok(()));
     }
     ensure_eq!(t.get(1)?, 0);
-    let mut list = crate::ktr::TceList::new();
+    let mut list = kvm_tce_replay::TceList::new();
     list.0[..2].copy_from_slice(&[(base + 16 * page) | RW, base | RW]);
     ensure_eq!(
         t.put_indirect_raw(t.ioba(2), list.0.as_ptr() as u64, 2),
-        Err(Errno::FAULT)
+        Err(Errno::FAULT.into())
     );
     ensure_eq!((t.get(2)?, t.get(3)?), (0, 0));
     // Poison (no permission bit) is any value, in a slot or not, aligned or not.
@@ -376,8 +404,8 @@ pub fn memslots_and_poison_match_kvm() -> CaseResult {
     t.stuff(7, 0x2_0ffc, 3)?;
     ensure_eq!(t.get(9)?, 0x2_0ffc);
     // Deleting the slot makes its TCEs unputtable but leaves the stored ones.
-    dev.set_memory_region(region(511, 0, 0, 0))?;
-    ensure_eq!(t.put(10, (base + 16 * page) | RW), Err(Errno::FAULT));
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(511, 0, 0, 0))?;
+    ensure_eq!(t.put(10, (base + 16 * page) | RW), Err(Errno::FAULT.into()));
     ensure_eq!(t.get(0)?, (base + 16 * page) | RW);
     Ok(())
 }
@@ -385,7 +413,7 @@ pub fn memslots_and_poison_match_kvm() -> CaseResult {
 /// Defect 11: a VMM that maps the table and reads it (as QEMU does) does not turn the pages it
 /// read into full-page scans; a page written through the mapping is scanned in full.
 pub fn read_mapping_keeps_population() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let epp = t.stats()?.entries_per_page;
@@ -398,9 +426,9 @@ pub fn read_mapping_keeps_population() -> CaseResult {
     for (&e, &tce) in &tces {
         t.put(e, tce)?;
     }
-    let m = Mapping::new(&t, 8)?;
+    let m = t.map(0, 8)?;
     let mut seen = 0;
-    for e in 0..m.entries() {
+    for e in 0..m.len() {
         seen += usize::from(m.read(e) != 0);
     }
     ensure_eq!(seen, tces.len());
@@ -426,12 +454,12 @@ pub fn read_mapping_keeps_population() -> CaseResult {
 /// attached to its own TCE table with its own replay, and a hardware table takes one TCE table:
 /// another one is refused (EBUSY).
 pub fn two_windows_two_tables() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     // The 32-bit window: 4 KiB pages from bus address 0 (2 GiB).
     let small = dev.create_table(1, 12, 1 << 19)?;
     // The DDW: 64 KiB pages from bus address 1 TiB.
-    let ddw = dev.create_table_raw(KvmCreateSpaprTce64 {
+    let ddw = dev.create_tce_table(KvmCreateSpaprTce64 {
         liobn: 2,
         page_shift: 16,
         flags: 0,
@@ -447,8 +475,8 @@ pub fn two_windows_two_tables() -> CaseResult {
         it_size: hw.it_size,
         flags: 0,
     };
-    ensure_eq!(g.add_table(second), Ok(1));
-    ensure_eq!(g.add_table(second), Err(Errno::BUSY));
+    ensure_eq!(g.add_table(&second), Ok(1));
+    ensure_eq!(g.add_table(&second), Err(Errno::BUSY.into()));
     let tces = [
         BTreeMap::from([(5u64, 0x5000 | RW), (1 << 18, 0x7000_0000 | 1)]),
         BTreeMap::from([(0u64, 0x10_0000 | RW), (100, 0x20_0000 | 2)]),
@@ -486,12 +514,12 @@ pub fn two_windows_two_tables() -> CaseResult {
     check(&now)?;
     // A third TCE table of the small window's geometry: that hardware table is taken.
     let other = dev.create_table(3, 12, 1 << 19)?;
-    ensure_eq!(dev.attach(&other, &g), Err(Errno::BUSY));
-    ensure_eq!(dev.detach(&other, &g), Err(Errno::NOENT));
+    ensure_eq!(dev.attach(&other, &g), Err(Errno::BUSY.into()));
+    ensure_eq!(dev.detach(&other, &g), Err(Errno::NOENT.into()));
     // Detaching the DDW clears its hardware table only.
     dev.detach(&ddw, &g)?;
     ensure_eq!(g.stats_table(1)?.entries_valid, 0);
     ensure_eq!(g.stats_table(0)?.entries_valid, 3);
-    ensure_eq!(g.stats_table(2).err(), Some(Errno::INVAL));
+    ensure_eq!(g.stats_table(2).err(), Some(Errno::INVAL.into()));
     Ok(())
 }

@@ -3,19 +3,19 @@
 //! Cases of mmap of a table: reading an empty window maps the zero page and allocates nothing,
 //! writes through the mapping and through the hcalls see each other, past the table is SIGBUS.
 
-use crate::ktr::{Device, Mapping};
+use crate::fixture::DeviceExt;
 use crate::{ensure, ensure_eq, CaseResult, Stop};
 use std::process::Command;
 
 const RW: u64 = 3;
 
 pub fn read_empty_window() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
-    let pages = (t.size as usize * 8).div_ceil(rustix::param::page_size());
-    let m = Mapping::new(&t, pages)?;
+    let pages = (t.size() as usize * 8).div_ceil(rustix::param::page_size());
+    let m = t.map(0, pages)?;
     let mut nonzero = 0;
-    for e in 0..m.entries() {
+    for e in 0..m.len() {
         nonzero += usize::from(m.read(e) != 0);
     }
     ensure_eq!(nonzero, 0);
@@ -24,10 +24,10 @@ pub fn read_empty_window() -> CaseResult {
 }
 
 pub fn write_through_mmap() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     let epp = t.stats()?.entries_per_page as usize;
-    let m = Mapping::new(&t, 4)?;
+    let m = t.map(0, 4)?;
     // Read first (zero page), then write: the write replaces the zero page by a real page.
     ensure_eq!(m.read(epp + 5), 0);
     m.write(epp + 5, 0x42_0000 | RW);
@@ -42,31 +42,31 @@ pub fn write_through_mmap() -> CaseResult {
     // A page read through the mapping (the zero page) and then allocated by an hcall, or by a
     // write through another mapping, shows its new contents in every mapping.
     ensure_eq!(m.read(2 * epp + 1), 0);
-    let m3 = Mapping::new(&t, 4)?;
+    let m3 = t.map(0, 4)?;
     ensure_eq!(m3.read(2 * epp + 1), 0);
     t.put(2 * epp as u64 + 1, 0x45_0000 | RW)?;
     ensure_eq!(m.read(2 * epp + 1), 0x45_0000 | RW);
     ensure_eq!(m3.read(2 * epp + 1), 0x45_0000 | RW);
     let t4 = dev.create_table(4, 16, 1 << 16)?;
-    let (a, b) = (Mapping::new(&t4, 4)?, Mapping::new(&t4, 4)?);
+    let (a, b) = (t4.map(0, 4)?, t4.map(0, 4)?);
     ensure_eq!((a.read(9), b.read(9)), (0, 0));
     a.write(9, 0x46_0000 | RW);
     ensure_eq!(b.read(9), 0x46_0000 | RW);
     ensure_eq!(t4.get(9)?, 0x46_0000 | RW);
     // The zero page stays zero for everybody else.
     let t2 = dev.create_table(2, 16, 1 << 16)?;
-    let m2 = Mapping::new(&t2, 4)?;
+    let m2 = t2.map(0, 4)?;
     ensure_eq!(m2.read(epp + 5), 0);
     Ok(())
 }
 
 /// Run in a child process: maps `pages` pages of a table of one TCE page and touches `entry`.
 pub fn child_touch(pages: usize, entry: usize) -> ! {
-    let run = || -> rustix::io::Result<()> {
-        let dev = Device::open()?;
+    let run = || -> kvm_tce_replay::Result<()> {
+        let dev = crate::fixture::open()?;
         let epp = rustix::param::page_size() as u64 / 8;
         let t = dev.create_table(1, 16, epp)?;
-        let m = Mapping::new(&t, pages)?;
+        let m = t.map(0, pages)?;
         println!("# child: reading entry {entry}");
         let _ = m.read(entry);
         Ok(())
@@ -100,7 +100,7 @@ pub fn sigbus_past_the_end() -> CaseResult {
 
 pub fn private_mapping_refused() -> CaseResult {
     use rustix::mm::{mmap, MapFlags, ProtFlags};
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     // SAFETY: a new mapping that the kernel is expected to refuse.
     let r = unsafe {
@@ -109,7 +109,7 @@ pub fn private_mapping_refused() -> CaseResult {
             4096,
             ProtFlags::READ,
             MapFlags::PRIVATE,
-            &t.fd,
+            &t,
             0,
         )
     };

@@ -4,9 +4,10 @@
 //! against the module and against a userspace reference model built from the shared pure logic
 //! (window checks, subpage split), then compared entry by entry.
 
+use crate::fixture::{covering, DeviceExt, GUEST_RAM};
 use crate::hwmap::HwGeometry;
-use crate::ktr::{covering, Device, Group, Mapping, Table, GUEST_RAM};
 use crate::window::Window;
+use kvm_tce_replay::{MockGroup, TceMap, TceReplay, TceTable};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use std::collections::BTreeMap;
@@ -47,7 +48,7 @@ impl Model {
     }
 
     /// Whether the groups hold TCE `t`: it has a permission bit, no other bit below the page
-    /// size, and its address is guest memory ([`Device::open`]'s slot). Written out here rather
+    /// size, and its address is guest memory ([`crate::fixture::open`]'s slot). Written out here rather
     /// than taken from the module's shared checks.
     fn maps(&self, t: u64) -> bool {
         let low = (1u64 << self.window.page_shift()) - 1;
@@ -117,11 +118,11 @@ impl Model {
 }
 
 struct Real {
-    dev: Device,
-    table: Table,
-    groups: [Group; 2],
+    dev: TceReplay,
+    table: TceTable,
+    groups: [MockGroup; 2],
     attached: [bool; 2],
-    map: Mapping,
+    map: TceMap,
 }
 
 impl Real {
@@ -175,16 +176,16 @@ fn ops(size: u64) -> impl Strategy<Value = Vec<Op>> {
 }
 
 fn run_one(ops: &[Op]) -> Result<(), TestCaseError> {
-    let err = |e: rustix::io::Errno| TestCaseError::fail(format!("setup: {e:?}"));
+    let err = |e: kvm_tce_replay::Error| TestCaseError::fail(format!("setup: {:?}", e.errno()));
     let size = 4 * (rustix::param::page_size() as u64 / 8);
-    let dev = Device::open().map_err(err)?;
+    let dev = crate::fixture::open().map_err(err)?;
     dev.enable_replay().map_err(err)?;
     let table = dev.create_table(1, PAGE_SHIFT, size).map_err(err)?;
     let groups = [
         dev.create_group_for(&table, GROUPS[0]).map_err(err)?,
         dev.create_group_for(&table, GROUPS[1]).map_err(err)?,
     ];
-    let map = Mapping::new(&table, 4).map_err(err)?;
+    let map = table.map(0, 4).map_err(err)?;
     let mut real = Real {
         dev,
         table,

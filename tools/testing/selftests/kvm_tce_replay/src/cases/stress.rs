@@ -3,15 +3,16 @@
 //! Cases of concurrency and lifetimes: PUT_TCE threads racing with the attach of a large table
 //! lose nothing, and closing the fds in every order frees everything.
 
-use crate::ktr::{Device, Group, Table};
+use crate::fixture::DeviceExt;
 use crate::{ensure, ensure_eq, CaseResult};
+use kvm_tce_replay::{MockGroup, TceReplay, TceTable};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 const RW: u64 = 3;
 
 pub fn concurrent_puts_during_attach() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let size = 1u64 << 18;
     let t = Arc::new(dev.create_table(1, 16, size)?);
@@ -23,7 +24,7 @@ pub fn concurrent_puts_during_attach() -> CaseResult {
     let threads: Vec<_> = (0..2u64)
         .map(|id| {
             let (t, stop, puts) = (t.clone(), stop.clone(), puts.clone());
-            std::thread::spawn(move || -> rustix::io::Result<()> {
+            std::thread::spawn(move || -> kvm_tce_replay::Result<()> {
                 let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ id;
                 while !stop.load(Ordering::Relaxed) {
                     x ^= x << 13;
@@ -86,11 +87,11 @@ pub fn concurrent_puts_during_attach() -> CaseResult {
 
 /// Tables, groups and contexts closed in every order, attached or not, free all their memory.
 pub fn close_in_every_order() -> CaseResult {
-    let probe = Device::open()?;
+    let probe = crate::fixture::open()?;
     let base = probe.mem_stats()?;
     for order in 0..6 {
         for attach in [false, true] {
-            let dev = Device::open()?;
+            let dev = crate::fixture::open()?;
             dev.enable_replay()?;
             let t = dev.create_table(1, 16, 1 << 16)?;
             t.fill(0, 0x1_0000 | RW, 5000)?;
@@ -99,9 +100,9 @@ pub fn close_in_every_order() -> CaseResult {
                 dev.attach(&t, &g)?;
             }
             enum Fd {
-                Dev(Device),
-                Table(Table),
-                Group(Group),
+                Dev(TceReplay),
+                Table(TceTable),
+                Group(MockGroup),
             }
             let mut fds = vec![Fd::Dev(dev), Fd::Table(t), Fd::Group(g)];
             // The permutation number `order` of the three fds.
@@ -135,7 +136,7 @@ impl Rng {
 /// What a group must hold for window entry holding `tce`: written out here, not taken from the
 /// module's checks (a permission bit, nothing else below 64 KiB, an address of guest memory).
 fn maps(tce: u64) -> bool {
-    tce & RW != 0 && tce & 0xfffc == 0 && tce & !RW < crate::ktr::GUEST_RAM
+    tce & RW != 0 && tce & 0xfffc == 0 && tce & !RW < crate::fixture::GUEST_RAM
 }
 
 /// For a fixed time, from several threads: PUT, INDIRECT and STUFF in one half of a window,
@@ -145,7 +146,7 @@ fn maps(tce: u64) -> bool {
 /// attached anew, what the replay of the whole table says. The kernel's checkers (lockdep,
 /// KASAN, kmemleak) see the rest.
 pub fn stress_everything() -> CaseResult {
-    use crate::ktr::{covering, Mapping};
+    use crate::fixture::{covering, DeviceExt, TableExt};
     let secs: u64 = std::env::args()
         .find_map(|a| a.strip_prefix("stress=").and_then(|s| s.parse().ok()))
         .unwrap_or(8);
@@ -154,13 +155,13 @@ pub fn stress_everything() -> CaseResult {
         .map_or(1, |d| d.as_nanos() as u64)
         | 1;
     crate::diag!("stress: {secs} s, seed={seed}");
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     dev.enable_replay()?;
     let size = 1u64 << 16;
     let half = size / 2;
     let t = dev.create_table(1, 16, size)?;
     let epp = t.stats()?.entries_per_page;
-    let map = Mapping::new(&t, (size / epp) as usize)?;
+    let map = t.map(0, (size / epp) as usize)?;
     let groups = [dev.create_group_for(&t, 16)?, dev.create_group_for(&t, 12)?];
     let third = dev.create_group_for(&t, 16)?;
     let stop = AtomicBool::new(false);
@@ -249,7 +250,7 @@ pub fn stress_everything() -> CaseResult {
                     dev.attach(&other, &third)
                         .map_err(|e| format!("attach 3: {e:?}"))?;
                     // The third group is the other table's: this one cannot take it.
-                    if dev.attach(&t, &third) != Err(rustix::io::Errno::BUSY) {
+                    if dev.attach(&t, &third) != Err(rustix::io::Errno::BUSY.into()) {
                         return Err("a hardware table was attached to two tables".into());
                     }
                     drop(other);

@@ -3,10 +3,11 @@
 //! Cases of TCE tables: creation checks, the seed's window without a memory blow-up, the hcalls'
 //! round trips and argument checks, lazy allocation and the populated-pages bitmap.
 
-use crate::ktr::{mem_free, Device, TceList};
+use crate::fixture::{mem_free, DeviceExt};
 use crate::uapi::*;
 use crate::window::{TCE_PCI_READ, TCE_PCI_WRITE};
 use crate::{ensure, ensure_eq, CaseResult};
+use kvm_tce_replay::TceList;
 use rustix::io::Errno;
 
 const RW: u64 = TCE_PCI_READ | TCE_PCI_WRITE;
@@ -22,7 +23,7 @@ fn req(liobn: u64, page_shift: u32, offset: u64, size: u64) -> KvmCreateSpaprTce
 }
 
 pub fn create_checks() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let before = dev.mem_stats()?;
     for bad in [
         req(1, 11, 0, 1),
@@ -32,44 +33,44 @@ pub fn create_checks() -> CaseResult {
         req(1, 16, u64::MAX, 2),
         req(1, 12, 0, (u64::MAX >> 12) + 1),
     ] {
-        ensure_eq!(dev.create_table_raw(bad).err(), Some(Errno::INVAL));
+        ensure_eq!(dev.create_tce_table(bad).err(), Some(Errno::INVAL.into()));
     }
     let mut flags = req(1, 16, 0, 1);
     flags.flags = 1;
-    ensure_eq!(dev.create_table_raw(flags).err(), Some(Errno::INVAL));
+    ensure_eq!(dev.create_tce_table(flags).err(), Some(Errno::INVAL.into()));
     ensure_eq!(dev.mem_stats()?, before);
     // The extremes are accepted.
-    let _a = dev.create_table_raw(req(1, 12, 0, 1))?;
-    let _b = dev.create_table_raw(req(2, 34, 0, u64::MAX >> 34))?;
+    let _a = dev.create_tce_table(req(1, 12, 0, 1))?;
+    let _b = dev.create_tce_table(req(2, 34, 0, u64::MAX >> 34))?;
     // A liobn is unique in its context while its table lives, and free again after.
     ensure_eq!(
-        dev.create_table_raw(req(1, 16, 0, 8)).err(),
-        Some(Errno::BUSY)
+        dev.create_tce_table(req(1, 16, 0, 8)).err(),
+        Some(Errno::BUSY.into())
     );
-    let other = Device::open()?;
-    let _c = other.create_table_raw(req(1, 16, 0, 8))?;
+    let other = crate::fixture::open()?;
+    let _c = other.create_tce_table(req(1, 16, 0, 8))?;
     drop(_a);
-    let _d = dev.create_table_raw(req(1, 16, 0, 8))?;
+    let _d = dev.create_tce_table(req(1, 16, 0, 8))?;
     Ok(())
 }
 
 pub fn table_fd_flags() -> CaseResult {
     use rustix::fs::{fcntl_getfl, OFlags};
     use rustix::io::{fcntl_getfd, FdFlags};
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(7, 16, 64)?;
     ensure!(
-        fcntl_getfd(&t.fd)?.contains(FdFlags::CLOEXEC),
+        fcntl_getfd(&t)?.contains(FdFlags::CLOEXEC),
         "table fd without O_CLOEXEC"
     );
-    ensure_eq!(fcntl_getfl(&t.fd)? & OFlags::ACCMODE, OFlags::RDWR);
+    ensure_eq!(fcntl_getfl(&t)? & OFlags::ACCMODE, OFlags::RDWR);
     Ok(())
 }
 
 /// The seed's window: 2^31 TCEs of 64 KiB (128 TiB), created without allocating anything sized
 /// by the window.
 pub fn seed_window_memory() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let before = dev.mem_stats()?;
     let free_before = mem_free();
     let t = dev.create_table(0x8000_0001, 16, 1 << 31)?;
@@ -99,8 +100,8 @@ pub fn seed_window_memory() -> CaseResult {
 }
 
 pub fn put_get_round_trip() -> CaseResult {
-    let dev = Device::open()?;
-    let t = dev.create_table_raw(req(3, 16, 0x100, 4096))?;
+    let dev = crate::fixture::open()?;
+    let t = dev.create_tce_table(req(3, 16, 0x100, 4096))?;
     let epp = t.stats()?.entries_per_page;
     for (entry, tce) in [
         (0, 0x1_0000 | RW),
@@ -122,17 +123,17 @@ pub fn put_get_round_trip() -> CaseResult {
 }
 
 pub fn put_checks() -> CaseResult {
-    let dev = Device::open()?;
-    let t = dev.create_table_raw(req(3, 16, 0x100, 64))?;
+    let dev = crate::fixture::open()?;
+    let t = dev.create_tce_table(req(3, 16, 0x100, 64))?;
     let base = t.ioba(0);
     // ioba: aligned, inside the window.
     for ioba in [base + 0x1000, base - (1 << 16), t.ioba(64), 0, !0xffff] {
-        ensure_eq!(t.put_ioba(ioba, RW | 0x1_0000), Err(Errno::INVAL));
-        ensure_eq!(t.get_ioba(ioba), Err(Errno::INVAL));
+        ensure_eq!(t.put_ioba(ioba, RW | 0x1_0000), Err(Errno::INVAL.into()));
+        ensure_eq!(t.get_ioba(ioba), Err(Errno::INVAL.into()));
     }
     // A valid TCE: only READ/WRITE below the page size (poison may hold anything).
     for tce in [0x1_1000 | RW, 0x1_0000 | 4 | 2, 0x8000 | TCE_PCI_READ] {
-        ensure_eq!(t.put(0, tce), Err(Errno::INVAL));
+        ensure_eq!(t.put(0, tce), Err(Errno::INVAL.into()));
     }
     ensure_eq!(t.get(0)?, 0);
     ensure_eq!(t.stats()?.pages_allocated, 0);
@@ -140,7 +141,7 @@ pub fn put_checks() -> CaseResult {
 }
 
 pub fn stuff_round_trip() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(3, 16, 1 << 20)?;
     let epp = t.stats()?.entries_per_page;
     // H_STUFF_TCE clears or poisons (no permission bit): a poison value is stored as is.
@@ -155,15 +156,15 @@ pub fn stuff_round_trip() -> CaseResult {
     ensure_eq!(t.get(100)?, 0);
     ensure_eq!(t.stats()?.pages_allocated, 4);
     // Checks: range inside the window, no permission bit.
-    ensure_eq!(t.stuff((1 << 20) - 2, 0, 3), Err(Errno::INVAL));
-    ensure_eq!(t.stuff(0, 0x1000 | RW, 1), Err(Errno::INVAL));
-    ensure_eq!(t.stuff_ioba(t.ioba(0) + 8, RW, 1), Err(Errno::INVAL));
-    ensure_eq!(t.stuff(0, RW, u64::MAX), Err(Errno::INVAL));
+    ensure_eq!(t.stuff((1 << 20) - 2, 0, 3), Err(Errno::INVAL.into()));
+    ensure_eq!(t.stuff(0, 0x1000 | RW, 1), Err(Errno::INVAL.into()));
+    ensure_eq!(t.stuff_ioba(t.ioba(0) + 8, RW, 1), Err(Errno::INVAL.into()));
+    ensure_eq!(t.stuff(0, RW, u64::MAX), Err(Errno::INVAL.into()));
     Ok(())
 }
 
 pub fn indirect_round_trip() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(3, 12, 4096)?;
     let tces: Vec<u64> = (0..512).map(|i| ((i + 1) << 12) | RW).collect();
     t.put_indirect(1000, &tces)?;
@@ -175,7 +176,7 @@ pub fn indirect_round_trip() -> CaseResult {
 }
 
 pub fn indirect_checks() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(3, 12, 4096)?;
     let mut list = TceList::new();
     for (i, e) in list.0.iter_mut().enumerate() {
@@ -183,19 +184,28 @@ pub fn indirect_checks() -> CaseResult {
     }
     let addr = list.0.as_ptr() as u64;
     // More than 512, a list not 4 KiB aligned, a range past the window, a bad list pointer.
-    ensure_eq!(t.put_indirect_raw(t.ioba(0), addr, 513), Err(Errno::INVAL));
+    ensure_eq!(
+        t.put_indirect_raw(t.ioba(0), addr, 513),
+        Err(Errno::INVAL.into())
+    );
     ensure_eq!(
         t.put_indirect_raw(t.ioba(0), addr + 8, 2),
-        Err(Errno::INVAL)
+        Err(Errno::INVAL.into())
     );
     ensure_eq!(
         t.put_indirect_raw(t.ioba(4000), addr, 512),
-        Err(Errno::INVAL)
+        Err(Errno::INVAL.into())
     );
-    ensure_eq!(t.put_indirect_raw(t.ioba(0), 0x1000, 2), Err(Errno::FAULT));
+    ensure_eq!(
+        t.put_indirect_raw(t.ioba(0), 0x1000, 2),
+        Err(Errno::FAULT.into())
+    );
     // One bad TCE among good ones: nothing changes.
     list.0[300] = 0x123 | RW;
-    ensure_eq!(t.put_indirect_raw(t.ioba(0), addr, 512), Err(Errno::INVAL));
+    ensure_eq!(
+        t.put_indirect_raw(t.ioba(0), addr, 512),
+        Err(Errno::INVAL.into())
+    );
     for e in [0, 299, 511] {
         ensure_eq!(t.get(e)?, 0);
     }
@@ -204,7 +214,7 @@ pub fn indirect_checks() -> CaseResult {
 }
 
 pub fn clear_does_not_allocate() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(3, 16, 1 << 24)?;
     t.put(12345, 0)?;
     t.stuff(0, 0, 1 << 24)?;
@@ -216,29 +226,29 @@ pub fn clear_does_not_allocate() -> CaseResult {
 }
 
 pub fn populated_bitmap() -> CaseResult {
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(3, 16, 1 << 24)?;
-    let (_, epp) = t.populated(0, 1)?;
+    let epp = t.populated(0, 1)?.entries_per_page();
     ensure_eq!(epp, t.stats()?.entries_per_page);
     let pages = (1u64 << 24) / epp;
     for page in [0, 1, 63, 64, 130, pages - 1] {
         t.put(page * epp + 3, RW)?;
     }
-    let (words, _) = t.populated(0, pages)?;
-    let set: Vec<u64> = crate::bitwalk::SetBits::new(words.iter().copied()).collect();
+    let all = t.populated(0, pages)?;
+    let set: Vec<u64> = crate::bitwalk::SetBits::new(all.words().iter().copied()).collect();
     ensure_eq!(set, vec![0, 1, 63, 64, 130, pages - 1]);
     // A sub-range is relative to its first page.
-    let (words, _) = t.populated(63, 3)?;
-    ensure_eq!(words, vec![0b011]);
-    ensure_eq!(t.populated(0, pages + 1).err(), Some(Errno::INVAL));
-    ensure_eq!(t.populated(pages, 1).err(), Some(Errno::INVAL));
-    ensure_eq!(t.populated(0, 0).err(), Some(Errno::INVAL));
+    let sub = t.populated(63, 3)?;
+    ensure_eq!(sub.words(), [0b011]);
+    ensure_eq!(t.populated(0, pages + 1).err(), Some(Errno::INVAL.into()));
+    ensure_eq!(t.populated(pages, 1).err(), Some(Errno::INVAL.into()));
+    ensure_eq!(t.populated(0, 0).err(), Some(Errno::INVAL.into()));
     Ok(())
 }
 
 pub fn debugfs_stats() -> CaseResult {
     const PATH: &str = "/sys/kernel/debug/kvm_tce_replay/tables";
-    let dev = Device::open()?;
+    let dev = crate::fixture::open()?;
     let t = dev.create_table(0xdeb0_0001, 16, 1 << 20)?;
     t.put(0, 0x1_0000 | RW)?;
     t.put(100_000, 0x1_0000 | RW)?;

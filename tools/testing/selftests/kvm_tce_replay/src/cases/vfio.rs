@@ -5,10 +5,10 @@
 //! the module replays a table into the group's hardware table on attach, and the device's DMA
 //! goes through the replayed TCEs.
 
-use crate::ktr::{ioctl_ref, ioctl_val, Device, Table};
 use crate::uapi::*;
 use crate::window::{TCE_PCI_READ as TCE_READ, TCE_PCI_WRITE as TCE_WRITE};
 use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
+use kvm_tce_replay::{raw, TceReplay, TceTable};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{pread, pwrite, Errno, Result};
@@ -24,6 +24,19 @@ const fn vfio(nr: u32) -> u32 {
     opcode::none(VFIO_TYPE, (100 + nr) as u8) as u32
 }
 const VFIO_SET_IOMMU: u32 = vfio(2);
+
+/// A VFIO ioctl whose argument is `arg`, through the client crate's escape hatch.
+fn ioctl_ref<T>(fd: BorrowedFd<'_>, op: u32, arg: &mut T) -> Result<i32> {
+    // SAFETY: every caller in this file passes a VFIO command the struct it encodes.
+    Ok(unsafe { raw::ioctl_with_mut_ref(fd, op, arg) }?)
+}
+
+/// A VFIO ioctl whose argument is an integer or a pointer to what the command reads.
+fn ioctl_val(fd: BorrowedFd<'_>, op: u32, value: usize) -> Result<i32> {
+    // SAFETY: every caller in this file passes an integer, or a pointer to a string the
+    // command only reads.
+    Ok(unsafe { raw::ioctl_with_val(fd, op, value) }?)
+}
 const VFIO_GROUP_SET_CONTAINER: u32 = vfio(4);
 const VFIO_GROUP_GET_DEVICE_FD: u32 = vfio(6);
 const VFIO_DEVICE_GET_REGION_INFO: u32 = vfio(8);
@@ -307,16 +320,16 @@ pub fn real_vfio_group() -> CaseResult {
     buf.write(0, &pattern);
     let ua = mem as u64;
     step("register memory", register(&container, ua, 2 * page, true))?;
-    let dev = Device::open_bare()?;
+    let dev = TceReplay::new()?;
     let gpa = 0x1000_0000;
-    dev.set_memory_region(KvmUserspaceMemoryRegion {
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion {
         slot: 0,
         flags: 0,
         guest_phys_addr: gpa,
         memory_size: 2 * page,
         userspace_addr: ua,
     })?;
-    let table = dev.create_table_raw(KvmCreateSpaprTce64 {
+    let table = dev.create_tce_table(KvmCreateSpaprTce64 {
         liobn: 0x8000_0000,
         page_shift: 12,
         flags: 0,
@@ -329,11 +342,11 @@ pub fn real_vfio_group() -> CaseResult {
     // A TCE outside every slot is refused, as KVM's H_PUT_TCE does.
     ensure_eq!(
         table.put_ioba(start + 0x40000, (gpa + 8 * page) | TCE_READ),
-        Err(Errno::FAULT)
+        Err(Errno::FAULT.into())
     );
     // A TCE in a slot whose memory is not preregistered is taken while no group is attached;
     // the replay then fails with EFAULT and the group ends detached.
-    dev.set_memory_region(KvmUserspaceMemoryRegion {
+    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion {
         slot: 1,
         flags: 0,
         guest_phys_addr: gpa + 4 * page,
@@ -350,7 +363,7 @@ pub fn real_vfio_group() -> CaseResult {
     let st = table.stats()?;
     ensure_eq!((st.last_tces_replayed, st.last_hw_entries_written), (2, 2));
     // The hardware table takes one TCE table: another of the same window is refused.
-    let second = dev.create_table_raw(KvmCreateSpaprTce64 {
+    let second = dev.create_tce_table(KvmCreateSpaprTce64 {
         liobn: 0x8000_0001,
         page_shift: 12,
         flags: 0,
@@ -392,15 +405,11 @@ pub fn real_vfio_group() -> CaseResult {
 }
 
 /// `KTR_ATTACH` (or `KTR_DETACH`) of the VFIO group `group` to `table`.
-fn attach_vfio(dev: &Device, table: &Table, group: &OwnedFd, attach: bool) -> Result<()> {
-    let op = if attach { KTR_ATTACH } else { KTR_DETACH };
-    dev.attach_raw(
-        op,
-        KtrAttach {
-            groupfd: group.as_raw_fd(),
-            tablefd: table.fd.as_raw_fd(),
-            flags: 0,
-            pad: 0,
-        },
-    )
+fn attach_vfio(dev: &TceReplay, table: &TceTable, group: &OwnedFd, attach: bool) -> Result<()> {
+    let r = if attach {
+        dev.attach(table, group)
+    } else {
+        dev.detach(table, group)
+    };
+    Ok(r?)
 }

@@ -6,10 +6,11 @@
 //! (an entry "past the end", a TCE "with junk below the page") and resolved against the table
 //! they hit when the op runs, the same way for the module and for the model.
 
-use crate::ktr::{covering, mock_levels, GUEST_RAM};
+use crate::fixture::{covering, GUEST_RAM};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::window::Window;
+use kvm_tce_replay::mock_levels;
 use proptest::prelude::*;
 
 /// Contexts (opens of the device).
@@ -260,7 +261,7 @@ pub enum Fd {
 /// A memory slot request (`KVM_SET_USER_MEMORY_REGION`).
 #[derive(Clone, Copy, Debug)]
 pub enum Slot {
-    /// Slot 0 as `Device::open` made it (0 .. GUEST_RAM).
+    /// Slot 0 as `fixture::open` made it (0 .. GUEST_RAM).
     Ram,
     /// Slot `slot` (1 or 2) of 1 GiB at GUEST_RAM + `at` GiB (`at` 0..3; 3: the last GiB of
     /// slot 0 instead), deleted if `delete`.
