@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The names bench.rs was written against, kept on the client crate so that it builds unchanged:
-//! every case, the demo and the fuzzer use the crate (and `fixture`) directly. Delete this module
+//! every case and the fuzzer use the crate (and `fixture`) directly. Delete this module
 //! once bench.rs uses them too.
 
 use crate::fixture::DeviceExt;

@@ -25,7 +25,6 @@ use kvm_tce_replay::{uapi, uapi_test};
 
 mod bench;
 mod cases;
-mod demo;
 mod fixture;
 mod ktr;
 mod tap;
@@ -109,7 +108,6 @@ fn main() {
     let num = |i: usize| -> u64 { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0) };
     let code = match mode {
         "test" => run(cases::ALL, args.get(1).map(String::as_str)),
-        "demo" => demo::run(),
         "bench" => bench::run(),
         "profile" => bench::profile(
             args.get(1).map_or("scattered", String::as_str),
@@ -122,7 +120,7 @@ fn main() {
         "child-foreign" => cases::hostile::child_foreign(num(1) as i32, num(2) as i32),
         _ => {
             eprintln!(
-                "usage: kvm_tce_replay_test [test [FILTER] [seed=N] | demo | bench | profile SCENARIO SECONDS | fuzz [seed=N] [time=S]]"
+                "usage: kvm_tce_replay_test [test [FILTER] [seed=N] | bench | profile SCENARIO SECONDS | fuzz [seed=N] [time=S]]"
             );
             2
         }
