@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Boots the test kernel of ARCH under QEMU (x86_64, ppc64le) or as a UML process (um, the module
-# built in) with an initramfs of our /init, the harness and the module, runs the harness in MODE
-# (test, demo, bench), keeps the console log and checks it.
+# built in) with an initramfs of our /init, the harness, the ktr CLI and the module, runs the
+# harness in MODE (test, bench; demo runs `ktr probe` and `ktr demo`), keeps the console log and
+# checks it.
 # Usage: run.sh ARCH MODE [HARNESS ARGS...]. KVM=1 uses KVM instead of TCG; TIMEOUT in seconds.
 . "$(dirname "$0")/../lib.sh"
 
@@ -22,7 +23,7 @@ stage=$(mktemp -d "$CACHE/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp}
 cp "$bin/init" "$stage/init"
-cp "$bin/kvm_tce_replay_test" "$stage/bin/"
+cp "$bin/kvm_tce_replay_test" "$bin/ktr" "$stage/bin/"
 [ -z "$ko" ] || cp "$ko" "$stage/"
 mknod -m 600 "$stage/dev/console" c 5 1
 initrd="$stage.cpio"
@@ -61,7 +62,7 @@ start=$(date +%s)
 set +e +o pipefail
 timeout "${TIMEOUT:-900}" "${run[@]}" \
 	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
-	grep --line-buffered -E '^(ok|not ok|# |KTR:|demo:|bench:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic|kvm_tce_replay'
+	grep --line-buffered -E '^(ok|not ok|# |KTR:|probe:|demo:|bench:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic|kvm_tce_replay'
 status=${PIPESTATUS[0]}
 set -e -o pipefail
 log "vm: $arch run finished in $(( $(date +%s) - start )) s"

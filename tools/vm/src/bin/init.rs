@@ -2,8 +2,9 @@
 
 //! The VM's /init: mounts proc, sys, devtmpfs and debugfs, loads the module with finit_module
 //! (unless the kernel has it built in, as the UML kernel does), runs the harness in the mode the
-//! kernel command line names (`ktr.mode=`), reports the taint, unloads the module with
-//! delete_module and powers off. Prints `KTR:` marker lines.
+//! kernel command line names (`ktr.mode=`; the demo mode runs `ktr probe` and `ktr demo`, the
+//! CLI), reports the taint, unloads the module with delete_module and powers off. Prints `KTR:`
+//! marker lines.
 
 use rustix::fs::{open, Mode, OFlags};
 use rustix::mount::{mount, MountFlags};
@@ -13,6 +14,7 @@ use std::process::Command;
 const MODULE: &str = "/kvm_tce_replay.ko";
 const MODULE_NAME: &std::ffi::CStr = c"kvm_tce_replay";
 const HARNESS: &str = "/bin/kvm_tce_replay_test";
+const KTR: &str = "/bin/ktr";
 const DEVICE: &str = "/dev/kvm-tce-replay";
 
 /// How the module came to be there.
@@ -93,12 +95,21 @@ fn main() {
     kmemleak("clear");
     let loaded = load_module();
     if loaded != Loaded::No {
-        let status = Command::new(HARNESS).arg(&mode).args(&args).status();
-        match status.map(|s| s.code()) {
-            Ok(Some(code)) => println!("KTR: harness exit {code}"),
-            Ok(None) => println!("KTR: harness exit signal"),
-            Err(e) => println!("KTR: error: running {HARNESS}: {e}"),
+        // Each program in turn until one fails; the last status is the run's.
+        let mut exit = "0".to_string();
+        for (program, argv) in programs(&mode, &args) {
+            match Command::new(program).args(&argv).status().map(|s| s.code()) {
+                Ok(Some(0)) => continue,
+                Ok(Some(code)) => exit = code.to_string(),
+                Ok(None) => exit = "signal".to_string(),
+                Err(e) => {
+                    println!("KTR: error: running {program}: {e}");
+                    exit = "error".to_string();
+                }
+            }
+            break;
         }
+        println!("KTR: harness exit {exit}");
         let taint = std::fs::read_to_string("/proc/sys/kernel/tainted").unwrap_or_default();
         println!("KTR: tainted {}", taint.trim());
         leak_scan("after the harness");
@@ -112,6 +123,17 @@ fn main() {
     }
     rustix::fs::sync();
     let _ = reboot(RebootCommand::PowerOff);
+}
+
+/// The programs a mode runs, with their arguments: the demo is the CLI's `ktr probe` and
+/// `ktr demo`; every other mode is the harness's.
+fn programs(mode: &str, args: &[String]) -> Vec<(&'static str, Vec<String>)> {
+    if mode == "demo" {
+        vec![(KTR, vec!["probe".into()]), (KTR, vec!["demo".into()])]
+    } else {
+        let argv = std::iter::once(mode.to_string()).chain(args.iter().cloned());
+        vec![(HARNESS, argv.collect())]
+    }
 }
 
 /// kmemleak's control file (a debug kernel; absent elsewhere).
