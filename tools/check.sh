@@ -13,13 +13,20 @@ log "check: rustfmt (module and userspace)"
 rustfmt --check --config-path "$TOP/.rustfmt.toml" "$TOP/rust/kvm_tce_replay_main.rs"
 cargo fmt --manifest-path "$TOP/tools/Cargo.toml" --all --check
 
-log "check: host unit tests (shared pure logic, harness helpers, uapi header, log checker)"
+# The workspace's tests include the client crate's doc tests (cargo test --doc), with its mock
+# feature on (the harness and ktr enable it).
+log "check: host unit tests (shared pure logic, client crate and its doc tests, ktr, harness helpers, uapi header, log checker)"
 host=$(cargo test -q --locked --manifest-path "$TOP/tools/Cargo.toml" 2>&1) || { echo "$host" >&2; die "host unit tests failed"; }
 echo "$host" | grep -E '^test result' >&2
 passed=$(echo "$host" | sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' | paste -sd+ | bc)
 
 log "check: clippy on the userspace crates"
 cargo clippy -q --locked --manifest-path "$TOP/tools/Cargo.toml" --all-targets -- -D warnings
+# The client crate without its mock feature, and its documentation (every public item is
+# documented: #![deny(missing_docs)]; no broken links).
+cargo clippy -q --locked --manifest-path "$TOP/tools/Cargo.toml" -p kvm-tce-replay --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc -q --locked --no-deps --manifest-path "$TOP/tools/Cargo.toml" \
+	-p kvm-tce-replay --all-features
 
 srcdir=$(ls -d "$CACHE"/src-[0-9]* 2>/dev/null | head -1 || true)
 [ -n "$srcdir" ] || { "$TOP/tools/kernel/build.sh" x86_64 >/dev/null; srcdir=$(ls -d "$CACHE"/src-[0-9]* | head -1); }

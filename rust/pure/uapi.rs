@@ -114,7 +114,7 @@ pub struct KvmCreateSpaprTce64 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KvmUserspaceMemoryRegion {
-    /// Slot number, below [`super::memslots::MEMSLOTS`].
+    /// Slot number, below 512 (`memslots::MEMSLOTS`, the number `KVM_CAP_NR_MEMSLOTS` gives).
     pub slot: u32,
     /// Must be 0.
     pub flags: u32,
