@@ -37,6 +37,29 @@
 
 #![deny(missing_docs)]
 
+/// `AsFd`, `AsRawFd` and `From<$t> for OwnedFd` for a type that owns its fd in field `$fd`.
+macro_rules! fd_type {
+    ($t:ty, $fd:tt) => {
+        impl rustix::fd::AsFd for $t {
+            fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
+                self.$fd.as_fd()
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.$fd.as_raw_fd()
+            }
+        }
+
+        impl From<$t> for rustix::fd::OwnedFd {
+            fn from(owner: $t) -> Self {
+                owner.$fd
+            }
+        }
+    };
+}
+
 mod error;
 #[cfg(feature = "mock")]
 mod mock;
@@ -68,7 +91,7 @@ pub use table::{Populated, TceList, TceMap, TceTable};
 pub use uapi::KvmCreateSpaprTce64 as TceTableArgs;
 pub use uapi::{KtrMemStats as MemStats, KtrTableStats as TableStats};
 
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use uapi::*;
 
@@ -401,28 +424,12 @@ impl TceReplay {
     }
 }
 
-impl AsFd for TceReplay {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for TceReplay {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
+fd_type!(TceReplay, fd);
 
 impl From<OwnedFd> for TceReplay {
     /// A context from an fd of the device (for instance one received from another process:
     /// its ioctls then fail with `EIO`).
     fn from(fd: OwnedFd) -> Self {
         Self { fd }
-    }
-}
-
-impl From<TceReplay> for OwnedFd {
-    fn from(ktr: TceReplay) -> Self {
-        ktr.fd
     }
 }

@@ -6,7 +6,7 @@
 use crate::raw::{ioctl_arg, new_fd, Pod};
 use crate::uapi_test::*;
 use crate::{Errno, Result, TceReplay, TceTable};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use rustix::fd::OwnedFd;
 
 /// The levels of a mock hardware table of `it_size` entries, each level one kernel page of u64
 /// slots (as many as the module requires, 1 at least).
@@ -251,27 +251,11 @@ impl MockGroup {
     }
 }
 
-impl AsFd for MockGroup {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-impl AsRawFd for MockGroup {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-}
+fd_type!(MockGroup, 0);
 
 impl From<OwnedFd> for MockGroup {
     /// A group from a mock group fd (for instance one passed to a child process).
     fn from(fd: OwnedFd) -> Self {
         Self(fd)
-    }
-}
-
-impl From<MockGroup> for OwnedFd {
-    fn from(g: MockGroup) -> Self {
-        g.0
     }
 }

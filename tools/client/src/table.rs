@@ -7,7 +7,7 @@ use crate::raw::{ioctl_arg, Pod};
 use crate::uapi::*;
 use crate::window::Window;
 use crate::{Errno, Result, TableStats};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// A TCE table (window), as [`crate::TceReplay::create_tce_table`] returns it: `size` TCEs of
 /// `1 << page_shift` bytes from bus page `offset` on. Closing it (dropping it) detaches its
@@ -369,23 +369,7 @@ impl TceTable {
     }
 }
 
-impl AsFd for TceTable {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-impl AsRawFd for TceTable {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-impl From<TceTable> for OwnedFd {
-    fn from(t: TceTable) -> Self {
-        t.fd
-    }
-}
+fd_type!(TceTable, fd);
 
 /// The TCE pages of a range that are allocated, as [`TceTable::populated`] returns them.
 #[derive(Clone, Debug, PartialEq, Eq)]
