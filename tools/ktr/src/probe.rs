@@ -36,7 +36,7 @@ struct Probe {
     device_ok: bool,
     device_error: Option<String>,
     module_loaded: bool,
-    /// The `mock` module parameter (`None`: not readable).
+    /// The `mock` module parameter (`None`: not in sysfs).
     mock_parameter: Option<bool>,
     /// `available`, `disabled` (loaded without mock=1) or `absent` (built without it).
     mock: Option<&'static str>,
@@ -172,11 +172,12 @@ pub fn run(device: &Path, json: bool) -> Result<bool, Box<dyn std::error::Error>
             if p.replay_enabled { "ok" } else { "refused" }
         );
     }
-    let param = p
-        .mock_parameter
-        .map_or("unreadable", |m| if m { "Y" } else { "N" });
+    // The module parameter is in sysfs only where the kernel exposes module parameters.
+    let param = p.mock_parameter.map_or(String::new(), |m| {
+        format!(" (module parameter mock={})", if m { "Y" } else { "N" })
+    });
     println!(
-        "probe: mock backend: {} (module parameter mock={param})",
+        "probe: mock backend: {}{param}",
         p.mock.unwrap_or("unknown")
     );
     println!(
