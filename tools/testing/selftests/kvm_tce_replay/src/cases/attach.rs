@@ -4,7 +4,7 @@
 //! included) walking only allocated pages; no replay without the capability; double attach,
 //! detach, updates reaching every group, the compatibility checks, and rollback on failure.
 
-use crate::fixture::{covering, DeviceExt, TableExt};
+use crate::fixture::{self, covering, DeviceExt, TableExt};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::window::tce_is_valid;
@@ -99,7 +99,7 @@ fn scattered(size: u64) -> BTreeMap<u64, u64> {
 
 pub fn attach_replays_exactly() -> CaseResult {
     for it_page_shift in [16, 12] {
-        let dev = crate::fixture::open()?;
+        let dev = fixture::open()?;
         dev.enable_replay()?;
         let size = 1 << 20;
         let tces = scattered(size);
@@ -128,7 +128,7 @@ pub fn attach_replays_exactly() -> CaseResult {
 
 /// The benchmark baselines (every entry, every page slot) replay the same as the normal walk.
 pub fn replay_strategies_agree() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let size = 1 << 16;
     let tces = scattered(size);
@@ -148,7 +148,7 @@ pub fn replay_strategies_agree() -> CaseResult {
 }
 
 pub fn no_replay_without_capability() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let tces = scattered(1 << 16);
     let t = table_with(&dev, 1, 1 << 16, &tces)?;
     let g = dev.create_group_for(&t, 16)?;
@@ -163,7 +163,7 @@ pub fn no_replay_without_capability() -> CaseResult {
 }
 
 pub fn double_attach_and_detach() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let tces = scattered(1 << 16);
     let t = table_with(&dev, 1, 1 << 16, &tces)?;
@@ -192,7 +192,7 @@ pub fn double_attach_and_detach() -> CaseResult {
 }
 
 pub fn updates_reach_every_group() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let t = table_with(&dev, 1, 1 << 16, &BTreeMap::new())?;
     let g16 = dev.create_group_for(&t, 16)?;
@@ -219,7 +219,7 @@ pub fn updates_reach_every_group() -> CaseResult {
 }
 
 pub fn attach_checks() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = table_with(&dev, 1, 1 << 16, &BTreeMap::new())?;
     let group = |it_page_shift, it_offset, it_size| {
         dev.create_mock_group(&KtrMockGroup {
@@ -242,7 +242,7 @@ pub fn attach_checks() -> CaseResult {
     }
     let g = dev.create_group_for(&t, 16)?;
     // A table of another context.
-    let other = crate::fixture::open()?;
+    let other = fixture::open()?;
     ensure_eq!(other.attach(&t, &g), Err(Errno::INVAL.into()));
     // Bad fds, and fds of the wrong kind.
     let (gfd, tfd) = (g.as_raw_fd(), t.as_raw_fd());
@@ -292,7 +292,7 @@ pub fn attach_checks() -> CaseResult {
 }
 
 pub fn mock_group_checks() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let before = dev.mem_stats()?;
     let ok = KtrMockGroup {
         it_page_shift: 12,
@@ -347,7 +347,7 @@ pub fn mock_group_checks() -> CaseResult {
 }
 
 pub fn replay_failure_rolls_back() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let tces = scattered(1 << 20);
     let t = table_with(&dev, 1, 1 << 20, &tces)?;
@@ -373,7 +373,7 @@ pub fn replay_failure_rolls_back() -> CaseResult {
 
 /// The seed's case: a 128 TiB window of 64 KiB TCEs, 1 GiB mapped (16384 TCEs), attached.
 pub fn seed_window_replay() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let t = table_with(&dev, 0x8000_0001, 1 << 31, &BTreeMap::new())?;
     let base = 1u64 << 30;
@@ -408,7 +408,7 @@ pub fn seed_window_replay() -> CaseResult {
 /// `KTR_MOCK_KEEP_LEVELS`: a detach clears a mock hardware table's entries and keeps its levels
 /// (attaching again allocates no level), where by default it frees them.
 pub fn mock_keep_levels() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let tces = [(5, (3 << 16) | 3), (700_000, (9 << 16) | 1)];

@@ -2,6 +2,7 @@
 
 //! Cases of the device itself: the node, capability probing and enabling, unknown ioctls.
 
+use crate::fixture;
 use crate::uapi::*;
 use crate::{ensure, ensure_eq, CaseResult};
 use kvm_tce_replay::{raw, TceReplay, DEVICE};
@@ -15,12 +16,12 @@ pub fn device_exists() -> CaseResult {
         FileType::CharacterDevice
     );
     ensure_eq!(st.st_mode & 0o777, 0o600);
-    crate::fixture::open()?;
+    fixture::open()?;
     Ok(())
 }
 
 pub fn check_extension() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     ensure!(
         dev.check_extension_raw(KVM_CAP_SPAPR_TCE_64)? > 0,
         "SPAPR_TCE_64 not reported"
@@ -45,7 +46,7 @@ pub fn check_extension() -> CaseResult {
 }
 
 pub fn unknown_ioctl_enotty() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     for op in [
         0,
         KVM_CHECK_EXTENSION + 1,
@@ -60,7 +61,7 @@ pub fn unknown_ioctl_enotty() -> CaseResult {
 }
 
 pub fn enable_cap() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     ensure_eq!(
         dev.enable_cap(&KvmEnableCap::new(KVM_CAP_SPAPR_TCE_64)),
         Err(Errno::INVAL.into())

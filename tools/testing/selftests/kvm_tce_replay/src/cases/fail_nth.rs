@@ -9,7 +9,7 @@
 //! ends as an attempt without injection does. Needs CONFIG_FAULT_INJECTION with FAILSLAB,
 //! FAIL_PAGE_ALLOC and their debugfs knobs (the x86_64 debug kernel); skipped elsewhere.
 
-use crate::fixture::{pinned_pages, DeviceExt};
+use crate::fixture::{self, pinned_pages, DeviceExt};
 use crate::uapi::*;
 use crate::{diag, ensure, CaseResult, Stop};
 use kvm_tce_replay::{MockGroup, TceReplay, TceTable};
@@ -46,7 +46,7 @@ struct Fixture {
 
 impl Fixture {
     fn new(attached: bool) -> kvm_tce_replay::Result<Self> {
-        let dev = crate::fixture::open()?;
+        let dev = fixture::open()?;
         dev.enable_replay()?;
         let t = dev.create_table(1, 16, 1 << 20)?;
         for (i, &e) in HELD.iter().enumerate() {
@@ -157,7 +157,7 @@ const OPS: &[Op] = &[
     (
         "open a context",
         false,
-        Run::Here(|_| crate::fixture::open().map(drop)),
+        Run::Here(|_| fixture::open().map(drop)),
     ),
     (
         "create a table",

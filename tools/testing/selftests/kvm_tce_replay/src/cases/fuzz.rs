@@ -10,7 +10,7 @@
 mod model;
 mod op;
 
-use crate::fixture::{pinned_pages, TableExt};
+use crate::fixture::{self, pinned_pages, TableExt};
 use crate::uapi::*;
 use crate::window::Window;
 use crate::{diag, CaseResult, Stop};
@@ -53,7 +53,7 @@ impl World {
     fn new() -> kvm_tce_replay::Result<Self> {
         Ok(Self {
             devs: (0..CTXS)
-                .map(|_| crate::fixture::open())
+                .map(|_| fixture::open())
                 .collect::<Result<_, _>>()?,
             tables: (0..TABLES).map(|_| None).collect(),
             groups: (0..GROUPS).map(|_| None).collect(),

@@ -7,7 +7,7 @@
 //! poison TCEs, and a VMM that only reads its mapping of the table.
 
 use crate::cases::attach::check_group;
-use crate::fixture::{covering, DeviceExt, TableExt, GUEST_RAM};
+use crate::fixture::{self, covering, DeviceExt, TableExt, GUEST_RAM};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
@@ -28,7 +28,7 @@ const JUNK: [u64; 3] = [u64::MAX, 0x1_0000 | 0x800 | 1, GUEST_RAM | RW];
 /// Defect 1: the replay checks every entry it reads like `H_PUT_TCE` does, and skips (and
 /// counts) the ones it refuses instead of crashing or writing junk into the hardware table.
 pub fn junk_through_mmap_is_skipped() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     let m = t.map(0, 1)?;
@@ -69,7 +69,7 @@ pub fn junk_through_mmap_is_skipped() -> CaseResult {
 /// table holds: for `H_PUT_TCE`, and for the failing TCE of `H_PUT_TCE_INDIRECT` (the TCEs
 /// before it are stored, as KVM does).
 pub fn failed_update_changes_nothing() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let old = 0x5_0000 | RW;
@@ -122,7 +122,7 @@ pub fn failed_update_changes_nothing() -> CaseResult {
 pub fn child_memlock(limit: u64) -> ! {
     use rustix::process::{setrlimit, Resource, Rlimit};
     let run = || -> rustix::io::Result<(u64, i32)> {
-        let dev = crate::fixture::open()?;
+        let dev = fixture::open()?;
         let t = dev.create_table(1, 16, 1 << 24)?;
         let epp = t.stats()?.entries_per_page;
         setrlimit(
@@ -180,7 +180,7 @@ pub fn memlock_bounds_tce_pages() -> CaseResult {
     diag!("RLIMIT_MEMLOCK of {limit} B: the child got {text}");
     ensure_eq!(got, vec![pages, Errno::NOMEM.raw_os_error() as i64]);
 
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     for tce in [0x1_0000 | 1, 0x1_0000 | 2, RW] {
         ensure_eq!(t.stuff(0, tce, 4), Err(Errno::INVAL.into()));
@@ -193,7 +193,7 @@ pub fn memlock_bounds_tce_pages() -> CaseResult {
 /// them and attaches the inherited mock group `groupfd` of 4 KiB pages: 2^24 hardware entries.
 pub fn child_attach(groupfd: i32) -> ! {
     let run = || -> kvm_tce_replay::Result<()> {
-        let dev = crate::fixture::open()?;
+        let dev = fixture::open()?;
         dev.enable_replay()?;
         let t = dev.create_table(1, 34, 4)?;
         for i in 0..4 {
@@ -213,7 +213,7 @@ pub fn child_attach(groupfd: i32) -> ! {
 /// SIGKILL during a replay of 2^24 hardware entries (sent as soon as the group's first writes
 /// show) ends it early and rolls the group back.
 pub fn kill_interrupts_replay() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let hw_entries = 4u64 << 22;
     let g = dev.create_mock_group(&KtrMockGroup {
         it_page_shift: 12,
@@ -319,7 +319,7 @@ pub fn child_foreign(devfd: i32, tablefd: i32) -> ! {
 /// Defect 7: a context belongs to the process that opened it (KVM's `kvm->mm == current->mm`):
 /// another process holding its fds (a forked child, a receiver over a socket) gets EIO.
 pub fn foreign_process_gets_eio() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     for fd in [rustix::fd::AsFd::as_fd(&dev), rustix::fd::AsFd::as_fd(&t)] {
         rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
@@ -413,7 +413,7 @@ pub fn memslots_and_poison_match_kvm() -> CaseResult {
 /// Defect 11: a VMM that maps the table and reads it (as QEMU does) does not turn the pages it
 /// read into full-page scans; a page written through the mapping is scanned in full.
 pub fn read_mapping_keeps_population() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let epp = t.stats()?.entries_per_page;
@@ -454,7 +454,7 @@ pub fn read_mapping_keeps_population() -> CaseResult {
 /// attached to its own TCE table with its own replay, and a hardware table takes one TCE table:
 /// another one is refused (EBUSY).
 pub fn two_windows_two_tables() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     // The 32-bit window: 4 KiB pages from bus address 0 (2 GiB).
     let small = dev.create_table(1, 12, 1 << 19)?;

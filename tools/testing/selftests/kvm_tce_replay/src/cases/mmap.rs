@@ -3,14 +3,14 @@
 //! Cases of mmap of a table: reading an empty window maps the zero page and allocates nothing,
 //! writes through the mapping and through the hcalls see each other, past the table is SIGBUS.
 
-use crate::fixture::DeviceExt;
+use crate::fixture::{self, DeviceExt};
 use crate::{ensure, ensure_eq, CaseResult, Stop};
 use std::process::Command;
 
 const RW: u64 = 3;
 
 pub fn read_empty_window() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let pages = (t.size() as usize * 8).div_ceil(rustix::param::page_size());
     let m = t.map(0, pages)?;
@@ -24,7 +24,7 @@ pub fn read_empty_window() -> CaseResult {
 }
 
 pub fn write_through_mmap() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     let epp = t.stats()?.entries_per_page as usize;
     let m = t.map(0, 4)?;
@@ -63,7 +63,7 @@ pub fn write_through_mmap() -> CaseResult {
 /// Run in a child process: maps `pages` pages of a table of one TCE page and touches `entry`.
 pub fn child_touch(pages: usize, entry: usize) -> ! {
     let run = || -> kvm_tce_replay::Result<()> {
-        let dev = crate::fixture::open()?;
+        let dev = fixture::open()?;
         let epp = rustix::param::page_size() as u64 / 8;
         let t = dev.create_table(1, 16, epp)?;
         let m = t.map(0, pages)?;
@@ -100,7 +100,7 @@ pub fn sigbus_past_the_end() -> CaseResult {
 
 pub fn private_mapping_refused() -> CaseResult {
     use rustix::mm::{mmap, MapFlags, ProtFlags};
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     // SAFETY: a new mapping that the kernel is expected to refuse.
     let r = unsafe {

@@ -4,7 +4,7 @@
 //! against the module and against a userspace reference model built from the shared pure logic
 //! (window checks, subpage split), then compared entry by entry.
 
-use crate::fixture::{covering, DeviceExt, GUEST_RAM};
+use crate::fixture::{self, covering, DeviceExt, GUEST_RAM};
 use crate::hwmap::HwGeometry;
 use crate::window::Window;
 use kvm_tce_replay::{MockGroup, TceMap, TceReplay, TceTable};
@@ -178,7 +178,7 @@ fn ops(size: u64) -> impl Strategy<Value = Vec<Op>> {
 fn run_one(ops: &[Op]) -> Result<(), TestCaseError> {
     let err = |e: kvm_tce_replay::Error| TestCaseError::fail(format!("setup: {:?}", e.errno()));
     let size = 4 * (rustix::param::page_size() as u64 / 8);
-    let dev = crate::fixture::open().map_err(err)?;
+    let dev = fixture::open().map_err(err)?;
     dev.enable_replay().map_err(err)?;
     let table = dev.create_table(1, PAGE_SHIFT, size).map_err(err)?;
     let groups = [

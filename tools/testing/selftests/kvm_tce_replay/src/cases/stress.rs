@@ -3,7 +3,7 @@
 //! Cases of concurrency and lifetimes: PUT_TCE threads racing with the attach of a large table
 //! lose nothing, and closing the fds in every order frees everything.
 
-use crate::fixture::DeviceExt;
+use crate::fixture::{self, DeviceExt};
 use crate::{ensure, ensure_eq, CaseResult};
 use kvm_tce_replay::{MockGroup, TceReplay, TceTable};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 const RW: u64 = 3;
 
 pub fn concurrent_puts_during_attach() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let size = 1u64 << 18;
     let t = Arc::new(dev.create_table(1, 16, size)?);
@@ -87,11 +87,11 @@ pub fn concurrent_puts_during_attach() -> CaseResult {
 
 /// Tables, groups and contexts closed in every order, attached or not, free all their memory.
 pub fn close_in_every_order() -> CaseResult {
-    let probe = crate::fixture::open()?;
+    let probe = fixture::open()?;
     let base = probe.mem_stats()?;
     for order in 0..6 {
         for attach in [false, true] {
-            let dev = crate::fixture::open()?;
+            let dev = fixture::open()?;
             dev.enable_replay()?;
             let t = dev.create_table(1, 16, 1 << 16)?;
             t.fill(0, 0x1_0000 | RW, 5000)?;
@@ -155,7 +155,7 @@ pub fn stress_everything() -> CaseResult {
         .map_or(1, |d| d.as_nanos() as u64)
         | 1;
     crate::diag!("stress: {secs} s, seed={seed}");
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     let size = 1u64 << 16;
     let half = size / 2;

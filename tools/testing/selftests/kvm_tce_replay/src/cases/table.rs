@@ -3,7 +3,7 @@
 //! Cases of TCE tables: creation checks, the seed's window without a memory blow-up, the hcalls'
 //! round trips and argument checks, lazy allocation and the populated-pages bitmap.
 
-use crate::fixture::{mem_free, DeviceExt};
+use crate::fixture::{self, mem_free, DeviceExt};
 use crate::uapi::*;
 use crate::window::{TCE_PCI_READ, TCE_PCI_WRITE};
 use crate::{ensure, ensure_eq, CaseResult};
@@ -23,7 +23,7 @@ fn req(liobn: u64, page_shift: u32, offset: u64, size: u64) -> KvmCreateSpaprTce
 }
 
 pub fn create_checks() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let before = dev.mem_stats()?;
     for bad in [
         req(1, 11, 0, 1),
@@ -47,7 +47,7 @@ pub fn create_checks() -> CaseResult {
         dev.create_tce_table(req(1, 16, 0, 8)).err(),
         Some(Errno::BUSY.into())
     );
-    let other = crate::fixture::open()?;
+    let other = fixture::open()?;
     let _c = other.create_tce_table(req(1, 16, 0, 8))?;
     drop(_a);
     let _d = dev.create_tce_table(req(1, 16, 0, 8))?;
@@ -57,7 +57,7 @@ pub fn create_checks() -> CaseResult {
 pub fn table_fd_flags() -> CaseResult {
     use rustix::fs::{fcntl_getfl, OFlags};
     use rustix::io::{fcntl_getfd, FdFlags};
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(7, 16, 64)?;
     ensure!(
         fcntl_getfd(&t)?.contains(FdFlags::CLOEXEC),
@@ -70,7 +70,7 @@ pub fn table_fd_flags() -> CaseResult {
 /// The seed's window: 2^31 TCEs of 64 KiB (128 TiB), created without allocating anything sized
 /// by the window.
 pub fn seed_window_memory() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let before = dev.mem_stats()?;
     let free_before = mem_free();
     let t = dev.create_table(0x8000_0001, 16, 1 << 31)?;
@@ -100,7 +100,7 @@ pub fn seed_window_memory() -> CaseResult {
 }
 
 pub fn put_get_round_trip() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_tce_table(req(3, 16, 0x100, 4096))?;
     let epp = t.stats()?.entries_per_page;
     for (entry, tce) in [
@@ -123,7 +123,7 @@ pub fn put_get_round_trip() -> CaseResult {
 }
 
 pub fn put_checks() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_tce_table(req(3, 16, 0x100, 64))?;
     let base = t.ioba(0);
     // ioba: aligned, inside the window.
@@ -141,7 +141,7 @@ pub fn put_checks() -> CaseResult {
 }
 
 pub fn stuff_round_trip() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(3, 16, 1 << 20)?;
     let epp = t.stats()?.entries_per_page;
     // H_STUFF_TCE clears or poisons (no permission bit): a poison value is stored as is.
@@ -164,7 +164,7 @@ pub fn stuff_round_trip() -> CaseResult {
 }
 
 pub fn indirect_round_trip() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(3, 12, 4096)?;
     let tces: Vec<u64> = (0..512).map(|i| ((i + 1) << 12) | RW).collect();
     t.put_indirect(1000, &tces)?;
@@ -176,7 +176,7 @@ pub fn indirect_round_trip() -> CaseResult {
 }
 
 pub fn indirect_checks() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(3, 12, 4096)?;
     let mut list = TceList::new();
     for (i, e) in list.0.iter_mut().enumerate() {
@@ -214,7 +214,7 @@ pub fn indirect_checks() -> CaseResult {
 }
 
 pub fn clear_does_not_allocate() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(3, 16, 1 << 24)?;
     t.put(12345, 0)?;
     t.stuff(0, 0, 1 << 24)?;
@@ -226,7 +226,7 @@ pub fn clear_does_not_allocate() -> CaseResult {
 }
 
 pub fn populated_bitmap() -> CaseResult {
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(3, 16, 1 << 24)?;
     let epp = t.populated(0, 1)?.entries_per_page();
     ensure_eq!(epp, t.stats()?.entries_per_page);
@@ -248,7 +248,7 @@ pub fn populated_bitmap() -> CaseResult {
 
 pub fn debugfs_stats() -> CaseResult {
     const PATH: &str = "/sys/kernel/debug/kvm_tce_replay/tables";
-    let dev = crate::fixture::open()?;
+    let dev = fixture::open()?;
     let t = dev.create_table(0xdeb0_0001, 16, 1 << 20)?;
     t.put(0, 0x1_0000 | RW)?;
     t.put(100_000, 0x1_0000 | RW)?;
