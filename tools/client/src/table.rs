@@ -589,3 +589,54 @@ impl Drop for TceMap {
         let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages 70 .. 70 + 130 with pages 70, 133, 134 and 199 allocated, as the kernel writes the
+    /// bitmap: bit `i % 64` of word `i / 64` for page `70 + i`.
+    fn sample() -> Populated {
+        let mut words = vec![0u64; 3];
+        for i in [0u64, 63, 64, 129] {
+            words[(i / 64) as usize] |= 1 << (i % 64);
+        }
+        Populated {
+            first_page: 70,
+            npages: 130,
+            words,
+            entries_per_page: 512,
+        }
+    }
+
+    #[test]
+    fn populated_pages_are_relative_to_the_first() {
+        let p = sample();
+        assert_eq!(p.iter().collect::<Vec<_>>(), [70, 133, 134, 199]);
+        assert!(p.contains(70) && p.contains(199));
+        assert!(!p.contains(71) && !p.contains(132));
+        // Outside the range asked for: never set, even where the words have bits.
+        assert!(!p.contains(0) && !p.contains(200) && !p.contains(u64::MAX));
+        assert_eq!(p.entries_per_page(), 512);
+        assert_eq!(p.words().len(), 3);
+    }
+
+    #[test]
+    fn tce_list_is_a_page_aligned_hcall_list() {
+        assert_eq!(std::mem::size_of::<TceList>(), 4096);
+        assert_eq!(std::mem::align_of::<TceList>(), 4096);
+    }
+
+    #[test]
+    fn a_table_of_an_impossible_geometry_is_einval() {
+        let fd = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY, 0.into()).unwrap();
+        // Page shift 11 (below 4 KiB), then a window past U64_MAX >> page_shift.
+        let e = TceTable::new(fd, 11, 0, 1).unwrap_err();
+        assert_eq!(e.errno(), Errno::INVAL);
+        let fd = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY, 0.into()).unwrap();
+        assert!(TceTable::new(fd, 16, 1, u64::MAX >> 16).is_err());
+        let fd = rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY, 0.into()).unwrap();
+        let t = TceTable::new(fd, 16, 2, 10).unwrap();
+        assert_eq!((t.ioba(0), t.ioba(3)), (2 << 16, 5 << 16));
+    }
+}
