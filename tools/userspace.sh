@@ -5,8 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 arch=${1:-x86_64}
-# KTR_TARGET_DIR keeps a second work tree's builds apart from the shared cache's.
-export CARGO_TARGET_DIR="${KTR_TARGET_DIR:-$CACHE/target}"
+export CARGO_TARGET_DIR="$CACHE/target"
 case $arch in
 x86_64)
 	target=x86_64-unknown-linux-gnu
