@@ -214,6 +214,32 @@ impl<'a> Runs<'a> {
         &self.geo
     }
 
+    /// Adds the hardware entries `index..` holding `values` (a replay's span of TCEs that are
+    /// one hardware entry each, checked): appended to the pending run if they continue it and
+    /// fit, else written at once when long (no copy), else the start of a new run.
+    pub(crate) fn push_run(&mut self, index: u64, values: &[u64]) -> Result {
+        // CAST (two): usize is 64 bits on every target (asserted in the crate root).
+        let next = self.first + self.buf.len() as u64;
+        if !self.buf.is_empty() && index == next && self.buf.len() + values.len() <= Self::MAX {
+            // INVARIANT: the values continue the run, which has room for them.
+            return self
+                .buf
+                .extend_from_slice(values, GFP_KERNEL_ACCOUNT)
+                .map_err(Into::into);
+        }
+        self.flush()?;
+        if values.len() * 4 >= Self::MAX {
+            let result = self.group.write_run(index, values);
+            self.group.kill(index, values.len() as u64);
+            return result;
+        }
+        self.first = index;
+        // INVARIANT: a new run, shorter than `MAX`: the buffer's capacity holds it.
+        self.buf
+            .extend_from_slice(values, GFP_KERNEL_ACCOUNT)
+            .map_err(Into::into)
+    }
+
     fn push(&mut self, index: u64, value: u64) -> Result {
         // CAST: usize is 64 bits on every target (asserted in the crate root).
         let next = self.first + self.buf.len() as u64;

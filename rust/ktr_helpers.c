@@ -2,7 +2,8 @@
 /*
  * Inline kernel functions the module needs and Rust's bindings lack: the fatal-signal test of
  * long loops, access_ok() of a memory slot's user range, the RLIMIT_MEMLOCK charge of TCE pages
- * the page lock a ->page_mkwrite() handler returns, and the reservations of the XArray.
+ * the page lock a ->page_mkwrite() handler returns, and the reservations and the batched walk
+ * of the XArray.
  */
 #include <linux/capability.h>
 #include <linux/mm.h>
@@ -63,4 +64,33 @@ int ktr_xa_reserve(struct xarray *xa, unsigned long index)
 void ktr_xa_release(struct xarray *xa, unsigned long index)
 {
 	xa_release(xa, index);
+}
+
+/*
+ * Copies up to @n present entries of @xa in [@index, @last] into @entries and their indices
+ * into @indices, in index order, and returns how many (fewer than @n: the range has no more).
+ * One xas_for_each() walk under the RCU read lock, which steps from slot to slot and node to
+ * node where xa_find() descends from the root for every entry; reserved (zero) entries and
+ * retries are skipped as xa_find() skips them.
+ */
+unsigned int ktr_xa_find_batch(struct xarray *xa, unsigned long index, unsigned long last,
+			       void **entries, unsigned long *indices, unsigned int n)
+{
+	XA_STATE(xas, xa, index);
+	unsigned int found = 0;
+	void *entry;
+
+	if (!n)
+		return 0;
+	rcu_read_lock();
+	xas_for_each(&xas, entry, last) {
+		if (xas_retry(&xas, entry))
+			continue;
+		entries[found] = entry;
+		indices[found] = xas.xa_index;
+		if (++found == n)
+			break;
+	}
+	rcu_read_unlock();
+	return found;
 }

@@ -79,6 +79,37 @@ mod tests {
     }
 
     #[test]
+    fn page_walk_crosses_batches() -> Result {
+        // 100 pages at irregular indices: more than three batches of the XArray walk.
+        let table = table()?;
+        let mut pages = KVec::new();
+        for i in 0..100u64 {
+            let page = 7 + i * i + 3 * i;
+            table.put(GEO.first_entry(page) + i, (1 << 16) | TCE_PCI_READ)?;
+            pages.push(page, GFP_KERNEL)?;
+        }
+        for page in pages_of_entries()? {
+            if !pages.contains(&page) {
+                pages.push(page, GFP_KERNEL)?;
+            }
+        }
+        pages.sort_unstable();
+        let mut walked = KVec::new();
+        for (index, _) in table.allocated_pages(0) {
+            walked.push(index, GFP_KERNEL)?;
+        }
+        assert_eq!(&walked[..], &pages[..]);
+        // From the middle on: exactly the tail.
+        let from = pages[50];
+        walked.clear();
+        for (index, _) in table.allocated_pages(from) {
+            walked.push(index, GFP_KERNEL)?;
+        }
+        assert_eq!(&walked[..], &pages[50..]);
+        Ok(())
+    }
+
+    #[test]
     fn every_walk_writes_exactly_the_valid_tces() -> Result {
         let table = table()?;
         // CAST: usize is 64 bits on every target (asserted in the crate root).

@@ -15,7 +15,7 @@
 use crate::{
     iommu::{IommuBackend, Runs},
     pure::window::{tce_is_valid, TCE_PERM_MASK},
-    shim,
+    shim::{self, SparseIter},
     stats::ReplayStats,
     table::{Table, TableState, TcePage, GEO},
 };
@@ -26,6 +26,10 @@ use kernel::{
 
 /// Work units (entry slots looked at plus hardware entries written) per hold of the table lock.
 const BUDGET: u64 = 16384;
+
+/// Longest span of consecutive entries a replay copies out of a TCE page and checks at once
+/// (4 KiB of TCEs).
+const SPAN: usize = 512;
 
 /// How a replay visits the table.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,9 +67,18 @@ impl Walk {
 }
 
 /// What a walk found at or after a position.
-enum Next {
+enum Next<'a> {
     /// Window entry `.0` holds `.1` (maybe zero, for the baselines).
     Entry(u64, u64),
+    /// The `len` entries from slot `slot` of `page`, the first of which is window entry
+    /// `entry`, start with a populated one and are taken at once (each TCE is one hardware
+    /// entry): [`Replayer::span`].
+    Span {
+        entry: u64,
+        page: &'a TcePage,
+        slot: usize,
+        len: usize,
+    },
     /// Nothing before entry `.0`.
     Skip(u64),
     /// Nothing up to the end of the window.
@@ -75,9 +88,17 @@ enum Next {
 /// Replays into a group under construction: counts entries and gathers their hardware writes.
 struct Replayer<'a> {
     table: &'a Table,
+    /// The allocated TCE pages after `page`, found a batch at a time ([`Walk::Populated`]). A
+    /// page allocated behind the iterator's position after its batch was found is not visited:
+    /// the group is published before the replay, so every `H_PUT_TCE` into such a page reaches
+    /// it directly; what userspace writes there through mmap meanwhile may or may not be
+    /// replayed, as with any mmap write racing an attach.
+    pages: SparseIter<'a, TcePage>,
     /// The TCE page the walk is in, with its index: looked up once, not per entry (pages are
     /// never freed, so the reference stays good).
     page: Option<(u64, &'a TcePage)>,
+    /// A span's entries, copied out of its page ([`SPAN`] of them).
+    scratch: KVec<u64>,
     runs: Runs<'a>,
     stats: ReplayStats,
     /// Hardware entries per TCE.
@@ -89,7 +110,7 @@ struct Replayer<'a> {
     slot: Option<(u64, u64)>,
 }
 
-impl Replayer<'_> {
+impl<'a> Replayer<'a> {
     /// Counts TCE page (or page slot) `index` as walked, once.
     fn enter_page(&mut self, index: u64) {
         if self.last_page != Some(index) {
@@ -99,7 +120,7 @@ impl Replayer<'_> {
     }
 
     /// The next entry at or after `from` that `walk` looks at; adds what looking cost.
-    fn next(&mut self, st: &TableState, walk: Walk, from: u64, cost: &mut u64) -> Next {
+    fn next(&mut self, st: &TableState, walk: Walk, from: u64, cost: &mut u64) -> Next<'a> {
         let size = self.table.window().size();
         if from >= size {
             return Next::End;
@@ -107,25 +128,37 @@ impl Replayer<'_> {
         let index = GEO.page_of(from);
         match walk {
             Walk::Populated => {
-                let (found, page) = match self.page {
-                    Some((at, page)) if at == index => (at, page),
-                    _ => match self.table.allocated_pages(index).next() {
-                        Some(hit) => {
-                            self.page = Some(hit);
-                            hit
-                        }
-                        None => return Next::End,
-                    },
+                // The page holding `from`, or the first allocated one after it.
+                let (found, page) = loop {
+                    match self.page {
+                        Some((at, page)) if at >= index => break (at, page),
+                        _ => match self.pages.next() {
+                            Some(hit) => self.page = Some(hit),
+                            None => return Next::End,
+                        },
+                    }
                 };
                 self.enter_page(found);
                 let slot = if found == index { GEO.slot_of(from) } else { 0 };
                 let (hit, looked) = page.next_populated(st, slot);
                 self.stats.visited += looked;
                 *cost += looked.max(1);
-                match hit {
-                    // CAST: a slot of a page.
-                    Some((slot, tce)) => Next::Entry(GEO.first_entry(found) + slot as u64, tce),
-                    None => Next::Skip(GEO.first_entry(found + 1)),
+                let Some((slot, tce)) = hit else {
+                    return Next::Skip(GEO.first_entry(found + 1));
+                };
+                // CAST: a slot of a page.
+                let entry = GEO.first_entry(found) + slot as u64;
+                if self.subpages > 1 {
+                    return Next::Entry(entry, tce);
+                }
+                // CAST: the budget left, at most BUDGET.
+                let room = (BUDGET.saturating_sub(*cost) / 2).max(1) as usize;
+                let len = page.span(st, slot, room.min(SPAN));
+                Next::Span {
+                    entry,
+                    page,
+                    slot,
+                    len,
                 }
             }
             Walk::Slots => {
@@ -174,6 +207,71 @@ impl Replayer<'_> {
             self.stats.skipped += 1;
         }
         ok
+    }
+
+    /// Replays the span `len` entries from slot `slot` of `page` (window entry `entry` first),
+    /// each TCE one hardware entry: copies them out and checks them at once; if every one is a
+    /// valid TCE inside the memory slot of the last one checked (the common case: a guest maps
+    /// its memory slot by slot), they go to the group as one run, else one by one. Its first
+    /// entry's look is already counted.
+    fn span(
+        &mut self,
+        entry: u64,
+        page: &TcePage,
+        slot: usize,
+        len: usize,
+        cost: &mut u64,
+    ) -> Result {
+        let Some(values) = self.scratch.get_mut(..len) else {
+            return Err(EINVAL);
+        };
+        let n = page.copy(slot, values);
+        let values = &values[..n];
+        // CAST (two): at most SPAN.
+        self.stats.visited += n.saturating_sub(1) as u64;
+        *cost += 2 * n as u64;
+        let w = *self.table.window();
+        // The memory slot of the first entry, unless the chunk's last one holds it too.
+        if let Some(&first) = values.first() {
+            let gpa = first & !TCE_PERM_MASK;
+            if !self
+                .slot
+                .is_some_and(|(start, end)| start <= gpa && gpa < end)
+            {
+                self.slot = self.table.guest().slot_range(gpa);
+            }
+        }
+        let all_valid = self.slot.is_some_and(|(start, end)| {
+            let page_mask = (1u64 << w.page_shift()) - 1;
+            // Or-ed flaws, without short circuits, so that the compiler may check several
+            // entries at once: no permission, an address off the page, outside the slot.
+            let flaws = values.iter().fold(0u64, |flaws, &tce| {
+                let gpa = tce & !TCE_PERM_MASK;
+                flaws
+                    | u64::from(tce & TCE_PERM_MASK == 0)
+                    | (gpa & page_mask)
+                    | u64::from(gpa < start)
+                    | u64::from(gpa >= end)
+            });
+            flaws == 0
+        });
+        if all_valid {
+            let first = self.runs.geometry().first_index(&w, entry);
+            self.runs.push_run(first, values)?;
+            // CAST (two): at most SPAN.
+            self.stats.tces += n as u64;
+            self.stats.hw_entries += n as u64;
+            return Ok(());
+        }
+        // One by one: zeros (in a page written through mmap) and poison TCEs map nothing.
+        for (at, i) in (entry..).zip(0..n) {
+            let tce = self.scratch[i];
+            if tce != 0 && self.replayable(tce) {
+                self.stats.hw_entries += self.runs.push_entry(&w, at, tce, 0..1)?;
+                self.stats.tces += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the hardware subpages of entry `entry` holding `tce` from `sub` on, at most
@@ -225,6 +323,23 @@ impl Replayer<'_> {
                         break;
                     }
                     Next::Skip(next) => entry = next,
+                    Next::Span {
+                        entry: at,
+                        page,
+                        slot,
+                        len,
+                    } => {
+                        // The tail of the last page, past the window, is nobody's.
+                        let size = self.table.window().size();
+                        // CAST (two): at most SPAN; at most a page of entries.
+                        let len = (len as u64).min(size.saturating_sub(at)) as usize;
+                        if len == 0 {
+                            done = true;
+                            break;
+                        }
+                        self.span(at, page, slot, len, &mut cost)?;
+                        entry = at + len as u64;
+                    }
                     // The tail of the last page, past the window, is nobody's.
                     Next::Entry(at, _) if at >= self.table.window().size() => {
                         done = true;
@@ -259,9 +374,13 @@ pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Res
     let start = Instant::<Monotonic>::now();
     let runs = Runs::new(group)?;
     let subpages = runs.geometry().subpages(table.window());
+    let mut scratch = KVec::with_capacity(SPAN, GFP_KERNEL_ACCOUNT)?;
+    scratch.resize(SPAN, 0, GFP_KERNEL_ACCOUNT)?;
     let mut r = Replayer {
         table,
+        pages: table.allocated_pages(0),
         page: None,
+        scratch,
         runs,
         stats: ReplayStats::default(),
         subpages,

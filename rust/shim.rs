@@ -21,4 +21,4 @@ pub(crate) use page::WordPage;
 #[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
 pub(crate) use task::init_mm;
 pub(crate) use task::{cond_resched, fatal_signal_pending, user_range_ok};
-pub(crate) use xarray::SparseMap;
+pub(crate) use xarray::{Iter as SparseIter, SparseMap};

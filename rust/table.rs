@@ -33,7 +33,7 @@ use crate::{
     pure::bitwalk::{word_and_mask, words_for},
     pure::uapi::*,
     pure::window::{tce_is_valid, PageGeometry, Window, TCE_PERM_MASK},
-    shim::{self, AnonFile, FileOps, MemlockCharge, SparseMap, UserMappings, WordPage},
+    shim::{self, AnonFile, FileOps, MemlockCharge, SparseIter, SparseMap, UserMappings, WordPage},
     stats::TableStats,
     table::liobn::LiobnClaim,
     user,
@@ -158,6 +158,53 @@ impl TcePage {
         let slot = word * 64 + bits.trailing_zeros() as usize;
         (Some((slot, entries[slot].load(Ordering::Relaxed))), 1)
     }
+
+    /// How many entries from slot `slot` on (a populated one, as [`TcePage::next_populated`]
+    /// finds it) a replay takes as one span, at most `max`: the run of consecutive set bits of
+    /// the population map there or, in a page userspace has written through mmap (whose map
+    /// says nothing), the rest of the page. Under the table lock (`_locked`), as
+    /// `next_populated`.
+    pub(crate) fn span(&self, _locked: &TableState, slot: usize, max: usize) -> usize {
+        let rest = self.entries().len().saturating_sub(slot);
+        if self.user_mapped.load(Ordering::Acquire) {
+            return rest.min(max);
+        }
+        let mut len = 0;
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
+        let (mut word, mask) = word_and_mask(slot as u64);
+        // The bits from `slot` on, shifted down to bit 0.
+        // CAST: a bit index, below 64.
+        let mut bits = self
+            .population
+            .get(word)
+            .map_or(0, |w| w.load(Ordering::Relaxed))
+            >> mask.trailing_zeros();
+        let mut width = 64 - mask.trailing_zeros() as usize;
+        while len < max {
+            let ones = bits.trailing_ones() as usize;
+            len += ones.min(width);
+            if ones < width {
+                break;
+            }
+            word += 1;
+            match self.population.get(word) {
+                Some(next) => (bits, width) = (next.load(Ordering::Relaxed), 64),
+                None => break,
+            }
+        }
+        len.min(max).min(rest)
+    }
+
+    /// Copies the entries from slot `slot` on into `dst` (at most to the page's end); returns
+    /// how many.
+    pub(crate) fn copy(&self, slot: usize, dst: &mut [u64]) -> usize {
+        let src = self.entries().get(slot..).unwrap_or(&[]);
+        let n = src.len().min(dst.len());
+        for (d, s) in dst.iter_mut().zip(&src[..n]) {
+            *d = s.load(Ordering::Relaxed);
+        }
+        n
+    }
 }
 
 /// What the table lock protects.
@@ -278,14 +325,8 @@ impl Table {
 
     /// The allocated TCE pages from page `from` on, in index order, without the table lock
     /// (pages are never freed).
-    pub(crate) fn allocated_pages(&self, from: u64) -> impl Iterator<Item = (u64, &TcePage)> {
-        let last = self.page_count() - 1;
-        let mut from = Some(from).filter(|&f| f <= last);
-        core::iter::from_fn(move || {
-            let (index, page) = self.pages.find(from?, last)?;
-            from = Some(index + 1).filter(|&next| next <= last);
-            Some((index, page))
-        })
+    pub(crate) fn allocated_pages(&self, from: u64) -> SparseIter<'_, TcePage> {
+        self.pages.iter(from, self.page_count() - 1)
     }
 
     /// TCE page `index`, if allocated.

@@ -7,7 +7,7 @@
 
 arches=${ARCHES:-x86_64 ppc64le um}
 start=$(date +%s)
-export CARGO_TARGET_DIR="$CACHE/target"
+export CARGO_TARGET_DIR="$CHECKOUT/target"
 
 log "check: rustfmt (module and userspace)"
 rustfmt --check --config-path "$TOP/.rustfmt.toml" "$TOP/rust/kvm_tce_replay_main.rs"
@@ -46,9 +46,9 @@ done
 for arch in $arches; do
 	log "check: VM suite on $arch"
 	"$TOP/tools/vm/run.sh" "$arch" test
-	vm=$(sed -n 's/^# Totals: pass:\([0-9]*\) .*/\1/p' "$CACHE/logs/$arch-test.log" | tail -1)
+	vm=$(sed -n 's/^# Totals: pass:\([0-9]*\) .*/\1/p' "$CHECKOUT/logs/$arch-test.log" | tail -1)
 	# With the module built in (um), its KUnit suite ran at boot too.
-	kunit=$(sed -n 's/.*# kvm_tce_replay: pass:\([0-9]*\) .*/\1/p' "$CACHE/logs/$arch-test.log" | tail -1)
+	kunit=$(sed -n 's/.*# kvm_tce_replay: pass:\([0-9]*\) .*/\1/p' "$CHECKOUT/logs/$arch-test.log" | tail -1)
 	passed=$((passed + vm + ${kunit:-0}))
 done
 log "check: PASS in $(( $(date +%s) - start )) s ($arches)"

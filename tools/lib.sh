@@ -9,6 +9,10 @@ ROOT_PKGS="$TOP/tools/toolchain/packages.txt"
 # The toolchain root is keyed by its package list and the script that makes it.
 ROOT_KEY=$(cat "$ROOT_PKGS" "$TOP/tools/toolchain/mkroot.sh" | sha256sum | cut -c1-16)
 TROOT="$CACHE/root-$ROOT_KEY"
+# What a checkout builds and logs (the userspace's cargo target, the out-of-tree module builds,
+# the VM logs) lives apart from what another checkout sharing the cache does, so that two never
+# overwrite each other's binaries in the middle of a run.
+CHECKOUT="$CACHE/checkout-$(printf %s "$TOP" | sha256sum | cut -c1-12)"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -12,7 +12,7 @@ mock=1
 [ "$config" = test ] || mock=0
 kdir=$("$TOP/tools/kernel/build.sh" "$arch")
 case $arch in x86_64) karch=x86_64 ;; ppc64le) karch=powerpc ;; esac
-out="$CACHE/module-$arch-$config"
+out="$CHECKOUT/module-$arch-$config"
 mkdir -p "$out"
 start=$(date +%s.%N)
 make -s -C "$kdir" M="$TOP/rust" MO="$out" ARCH="$karch" LLVM=-19 CLIPPY=1 KRUSTFLAGS=-Dwarnings \

@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Build first, so that the VM's boot is all that runs before the samples.
 "$TOP/tools/kernel/build.sh" um >/dev/null
 "$TOP/tools/userspace.sh" x86_64 >/dev/null
-log="$CACHE/logs/um-profile.log"
+log="$CHECKOUT/logs/um-profile.log"
 for scenario in ${SCENARIOS:-scattered dense contiguous}; do
 	rm -f "$log"
 	log "profile: $scenario: booting UML, then $secs s of replays under perf"
@@ -34,10 +34,10 @@ for scenario in ${SCENARIOS:-scattered dense contiguous}; do
 		echo "# top symbols (self time), each with its call chains, callers last, folded"
 		perf report -i "$tmp/perf.data" --stdio --no-children --sort sym --percent-limit 2 \
 			--max-stack 12 -g folded,1,callee 2>/dev/null | grep -v -e '^$' -e '^# [^Oo.]' |
-			"$CACHE/target/release/flamegraph" demangle
+			"$CHECKOUT/target/release/flamegraph" demangle
 	} >"$out/profile-$scenario.txt"
 	perf script -i "$tmp/perf.data" >"$tmp/script.txt" 2>/dev/null
-	"$CACHE/target/release/flamegraph" "$tmp/script.txt" "$out/profile-$scenario.svg" \
+	"$CHECKOUT/target/release/flamegraph" "$tmp/script.txt" "$out/profile-$scenario.svg" \
 		"kvm-tce-replay replay on UML: $scenario ($replays)"
 	log "profile: $scenario: $replays; wrote $out/profile-$scenario.txt and .svg"
 	grep -E '^ +[0-9.]+%' "$out/profile-$scenario.txt" | head -8 >&2

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 arch=${1:-x86_64}
-export CARGO_TARGET_DIR="$CACHE/target"
+export CARGO_TARGET_DIR="$CHECKOUT/target"
 case $arch in
 x86_64)
 	target=x86_64-unknown-linux-gnu

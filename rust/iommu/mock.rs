@@ -138,34 +138,43 @@ impl HwTable {
             let start = levels.slot(index, last);
             let (now, later) = rest.split_at(rest.len().min(levels.slots() - start));
             let Self { root, counters } = self;
-            // The levels a valid value needs are allocated all before any is linked, so a
-            // failed allocation leaves the table as it was.
+            // One walk down when the levels are there. Else the levels a valid value needs are
+            // allocated all before any is linked, so a failed allocation leaves the table as it
+            // was, and a second walk links them.
             let mut spare = KVec::new();
-            if now.iter().any(|&v| v != 0) {
-                if let Some(from) = first_missing(root.as_deref(), levels, 0, index) {
-                    // CAST: at most 5.
-                    spare = KVec::with_capacity(LEVELS_MAX as usize, GFP_KERNEL_ACCOUNT)?;
-                    for level in (from..levels.levels()).rev() {
-                        spare.push(counters.alloc(level == last)?, GFP_KERNEL_ACCOUNT)?;
+            let entries = match leaf(root, counters, levels, 0, index, &mut spare)? {
+                Some(entries) => Some(entries),
+                None if now.iter().any(|&v| v != 0) => {
+                    if let Some(from) = first_missing(root.as_deref(), levels, 0, index) {
+                        // CAST: at most 5.
+                        spare = KVec::with_capacity(LEVELS_MAX as usize, GFP_KERNEL_ACCOUNT)?;
+                        for level in (from..levels.levels()).rev() {
+                            spare.push(counters.alloc(level == last)?, GFP_KERNEL_ACCOUNT)?;
+                        }
                     }
+                    leaf(root, counters, levels, 0, index, &mut spare)?
                 }
-            }
-            if let Some(entries) = leaf(root, counters, levels, 0, index, &mut spare)? {
-                let dst = entries.get_mut(start..start + now.len()).ok_or(EINVAL)?;
-                let (mut set, mut unset) = (0, 0);
-                for (d, &v) in dst.iter_mut().zip(now) {
-                    let was = core::mem::replace(d, v);
-                    set += u64::from(v != 0 && was == 0);
-                    unset += u64::from(v == 0 && was != 0);
-                    old(was);
+                None => None,
+            };
+            match entries {
+                Some(entries) => {
+                    let dst = entries.get_mut(start..start + now.len()).ok_or(EINVAL)?;
+                    // Counted without branches: one pass, as cheap as the copy it does.
+                    let (mut valid, mut was_valid) = (0, 0);
+                    for (d, &v) in dst.iter_mut().zip(now) {
+                        let was = core::mem::replace(d, v);
+                        valid += u64::from(v != 0);
+                        was_valid += u64::from(was != 0);
+                        old(was);
+                    }
+                    counters.valid = counters.valid + valid - was_valid;
+                    counters.written += valid;
                 }
-                counters.valid = counters.valid + set - unset;
-            } else {
-                now.iter().for_each(|_| old(0));
+                // No leaf: every value clears an entry that is clear.
+                None => now.iter().for_each(|_| old(0)),
             }
-            // CAST (three): usize is 64 bits on every target (asserted in the crate root).
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
             counters.exchanges += now.len() as u64;
-            counters.written += now.iter().filter(|&&v| v != 0).count() as u64;
             index += now.len() as u64;
             rest = later;
         }

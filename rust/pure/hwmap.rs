@@ -40,6 +40,13 @@ impl HwGeometry {
         1 << (w.page_shift() - self.it_page_shift)
     }
 
+    /// The hardware entry of window entry `entry`'s first subpage: the global I/O entry, less
+    /// the table's offset, as iommu_tce_xchg does (for a compatible geometry).
+    pub(crate) fn first_index(&self, w: &Window, entry: u64) -> u64 {
+        let shift = w.page_shift() - self.it_page_shift;
+        ((entry + w.offset()) << shift) - self.it_offset
+    }
+
     /// The hardware entries that stand for window entry `entry` holding `tce`, as
     /// (hardware index, value) pairs: a valid TCE is split into subpages of consecutive addresses
     /// with the same permissions, an empty one clears them all. Only for compatible windows and
@@ -62,9 +69,7 @@ impl HwGeometry {
         tce: u64,
         subs: core::ops::Range<u64>,
     ) -> impl Iterator<Item = (u64, u64)> {
-        let shift = w.page_shift() - self.it_page_shift;
-        // The global I/O entry, less the table's offset, as iommu_tce_xchg does.
-        let first = ((entry + w.offset()) << shift) - self.it_offset;
+        let first = self.first_index(w, entry);
         let perm = tce & TCE_PERM_MASK;
         let addr = tce & !TCE_PERM_MASK;
         let it_page_shift = self.it_page_shift;

@@ -9,7 +9,7 @@ use core::{
 };
 use kernel::{
     bindings,
-    ffi::{c_int, c_ulong},
+    ffi::{c_int, c_uint, c_ulong, c_void},
     prelude::*,
     types::Opaque,
 };
@@ -18,6 +18,14 @@ use kernel::{
 extern "C" {
     fn ktr_xa_reserve(xa: *mut bindings::xarray, index: c_ulong) -> c_int;
     fn ktr_xa_release(xa: *mut bindings::xarray, index: c_ulong);
+    fn ktr_xa_find_batch(
+        xa: *mut bindings::xarray,
+        index: c_ulong,
+        last: c_ulong,
+        entries: *mut *mut c_void,
+        indices: *mut c_ulong,
+        n: c_uint,
+    ) -> c_uint;
 }
 
 /// A sparse map from u64 indices to boxed values over the kernel's XArray, to which values are
@@ -128,6 +136,91 @@ impl<T> SparseMap<T> {
         // SAFETY: by the type invariant the entry is a live `T` that stays put while `self` lives.
         // CAST: an XArray index is an unsigned long, 64 bits here.
         NonNull::new(p.cast::<T>()).map(|p| (index as u64, unsafe { p.as_ref() }))
+    }
+
+    /// The values at indices in `from..=last`, in index order, found [`BATCH`] at a time
+    /// by one walk of the XArray each (not one descent from the root per value). A value
+    /// inserted behind the iterator's position after its batch was found is not seen.
+    pub(crate) fn iter(&self, from: u64, last: u64) -> Iter<'_, T> {
+        Iter {
+            map: self,
+            next: usize::try_from(from).ok(),
+            last: usize::try_from(last).unwrap_or(usize::MAX),
+            entries: [ptr::null_mut(); BATCH],
+            indices: [0; BATCH],
+            len: 0,
+            at: 0,
+        }
+    }
+}
+
+/// Values an [`Iter`] finds per walk of the XArray.
+const BATCH: usize = 32;
+
+/// The values of a [`SparseMap`] from an index on (see [`SparseMap::iter`]).
+///
+/// # Invariants
+///
+/// `entries[at..len]` are entries of `map` (live `T`s, by `SparseMap`'s invariant) at
+/// `indices[at..len]`; `next` is where the next batch starts, `None` past the end.
+pub(crate) struct Iter<'a, T> {
+    map: &'a SparseMap<T>,
+    next: Option<usize>,
+    last: usize,
+    entries: [*mut c_void; BATCH],
+    indices: [c_ulong; BATCH],
+    len: usize,
+    at: usize,
+}
+
+impl<T> Iter<'_, T> {
+    fn refill(&mut self) {
+        let Some(from) = self.next.filter(|&n| n <= self.last) else {
+            (self.len, self.at) = (0, 0);
+            return;
+        };
+        // SAFETY: the XArray is initialised; the helper walks it under the RCU read lock and
+        // writes at most `BATCH` entries and indices into the arrays, which hold that many.
+        let found = unsafe {
+            ktr_xa_find_batch(
+                self.map.xa.get(),
+                from,
+                self.last,
+                self.entries.as_mut_ptr(),
+                self.indices.as_mut_ptr(),
+                // CAST: 32.
+                BATCH as c_uint,
+            )
+        };
+        // CAST: at most BATCH.
+        let found = found as usize;
+        // INVARIANT: the helper filled `found` entries with their indices, in index order.
+        (self.len, self.at) = (found, 0);
+        self.next = if found < BATCH {
+            None
+        } else {
+            self.indices[found - 1].checked_add(1)
+        };
+    }
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = (u64, &'a T);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at == self.len {
+            self.refill();
+        }
+        if self.at >= self.len {
+            return None;
+        }
+        let entry = NonNull::new(self.entries[self.at])?;
+        let index = self.indices[self.at];
+        self.at += 1;
+        // SAFETY: by the type invariant the entry is a live `T` that stays put while the map
+        // lives, which `'a` borrows.
+        // CAST: an XArray index is an unsigned long, 64 bits here.
+        Some((index as u64, unsafe { entry.cast::<T>().as_ref() }))
     }
 }
 

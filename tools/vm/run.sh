@@ -17,7 +17,7 @@ ko=""
 # UML runs x86_64 userspace natively.
 bin=$("$TOP/tools/userspace.sh" "${arch/um/x86_64}")
 
-logs="$CACHE/logs"
+logs="$CHECKOUT/logs"
 mkdir -p "$logs"
 stage=$(mktemp -d "$CACHE/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -69,5 +69,5 @@ log "vm: $arch run finished in $(( $(date +%s) - start )) s"
 [ "$status" = 124 ] && { log "vm: FAIL: timed out after ${TIMEOUT:-900} s"; exit 1; }
 need=""
 [ "$mode" = test ] || need=--no-totals
-"$CACHE/target/release/logcheck" "$log" $need || { log "vm: FAIL ($arch, $mode): see $log"; exit 1; }
+"$CHECKOUT/target/release/logcheck" "$log" $need || { log "vm: FAIL ($arch, $mode): see $log"; exit 1; }
 log "vm: PASS ($arch, $mode)"

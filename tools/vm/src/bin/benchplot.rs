@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `benchplot LOG PNG FONT`: plots replay time against window size (log-log), one line per
-//! strategy and population (64 KiB hardware pages), from a bench run's console log.
+//! strategy and population (64 KiB hardware pages), from a bench run's console log; and, when
+//! the log has it, the cost curve (replay time against valid TCEs in the 2^31 window, beside a
+//! memcpy of their bytes) into curve.png next to PNG.
 
-use ktr_vm::bench::parse;
+use ktr_vm::bench::{curve_rows, parse, Figures};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
@@ -85,5 +87,73 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .draw()?;
     root.present()?;
     println!("benchplot: wrote {png}");
+    let curve = std::path::Path::new(png).with_file_name("curve.png");
+    if plot_curve(&platform, &fig, &curve)? {
+        println!("benchplot: wrote {}", curve.display());
+    }
     Ok(())
+}
+
+/// The cost curve, log-log: a line through the origin is a straight line of slope 1 there.
+/// Returns false when the log has no curve.
+fn plot_curve(
+    platform: &str,
+    fig: &Figures,
+    path: &std::path::Path,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let rows = curve_rows(fig);
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    let root = BitMapBackend::new(path, (1100, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Replay time against valid TCEs, 2^31 window ({platform})"),
+            ("sans-serif", 24),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d((1u64..1u64 << 25).log_scale(), (1e1f64..1e10).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("valid TCEs")
+        .y_desc("ns")
+        .x_label_formatter(&|x| format!("2^{}", 63 - x.leading_zeros()))
+        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .draw()?;
+    let mut series = Vec::new();
+    for layout in ["contiguous", "scattered"] {
+        let points = |pick: fn(&(String, u32, u64, u64)) -> u64| -> Vec<(u64, f64)> {
+            rows.iter()
+                .filter(|r| r.0 == layout)
+                .map(|r| (1u64 << r.1, pick(r).max(10) as f64))
+                .collect()
+        };
+        series.push((format!("ours, {layout}"), points(|r| r.2), 3));
+        series.push((
+            format!("memcpy of their bytes ({layout})"),
+            points(|r| r.3),
+            1,
+        ));
+    }
+    for (i, (label, points, width)) in series.into_iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let style = ShapeStyle::from(&color).stroke_width(width);
+        chart
+            .draw_series(LineSeries::new(points.clone(), style))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(true)
 }

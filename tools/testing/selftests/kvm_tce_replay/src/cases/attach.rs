@@ -451,3 +451,61 @@ pub fn mock_keep_levels() -> CaseResult {
     }
     Ok(())
 }
+
+/// The replay takes a run of consecutive TCEs at once (one hardware entry each) and still checks
+/// every entry of it: a run whose addresses cross from one memory slot into the next replays
+/// whole, and once the second slot is gone, exactly the entries still in guest memory replay
+/// and the others are counted as skipped.
+pub fn replay_checks_each_entry_of_a_run() -> CaseResult {
+    let dev = TceReplay::new()?;
+    dev.enable_replay()?;
+    let page = rustix::param::page_size() as u64;
+    let gib = 1u64 << 30;
+    dev.set_user_memory_region(0, 0, gib, page)?;
+    dev.set_user_memory_region(1, gib, gib, 1 << 40)?;
+    let t = dev.create_table(1, 16, 1 << 20)?;
+    let epp = t.stats()?.entries_per_page;
+    // Two and a half TCE pages of consecutive entries from the middle of page 1, their 64 KiB
+    // pages of guest memory consecutive too, the first half below 1 GiB (slot 0).
+    let (first, n) = (epp + epp / 2, 2 * epp + 3);
+    let gpa = |i: u64| gib - (n / 2) * 0x1_0000 + i * 0x1_0000;
+    let tces: BTreeMap<u64, u64> = (0..n).map(|i| (first + i, gpa(i) | RW)).collect();
+    for (&entry, &tce) in &tces {
+        t.put(entry, tce)?;
+    }
+    let g = dev.create_group_for(&t, 16)?;
+    // The hardware entries of the run and one entry on each side, as they must be.
+    let check = |kept: &dyn Fn(u64) -> bool| -> CaseResult {
+        let got = g.read(first - 1, n + 2)?;
+        for (i, &value) in got.iter().enumerate() {
+            let entry = first - 1 + i as u64;
+            let want = tces
+                .get(&entry)
+                .copied()
+                .filter(|&tce| kept(tce))
+                .unwrap_or(0);
+            ensure!(
+                value == want,
+                "hw entry {entry:#x} is {value:#x}, expected {want:#x}"
+            );
+        }
+        Ok(())
+    };
+    dev.attach(&t, &g)?;
+    check(&|_| true)?;
+    let s = t.stats()?;
+    ensure_eq!((s.last_tces_replayed, s.last_tces_skipped), (n, 0));
+    dev.detach(&t, &g)?;
+    // Slot 1 deleted (size 0): the TCEs pointing above 1 GiB no longer point at guest memory.
+    dev.set_user_memory_region(1, gib, 0, 1 << 40)?;
+    dev.attach(&t, &g)?;
+    check(&|tce| tce < gib)?;
+    let below = (0..n).filter(|&i| gpa(i) < gib).count() as u64;
+    ensure_eq!(below, n / 2);
+    let s = t.stats()?;
+    ensure_eq!(
+        (s.last_tces_replayed, s.last_tces_skipped),
+        (below, n - below)
+    );
+    Ok(())
+}

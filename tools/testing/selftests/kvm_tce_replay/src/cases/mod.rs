@@ -56,6 +56,10 @@ pub const ALL: &[Case] = &[
     ("mock_group_checks", attach::mock_group_checks),
     ("mock_keep_levels", attach::mock_keep_levels),
     (
+        "replay_checks_each_entry_of_a_run",
+        attach::replay_checks_each_entry_of_a_run,
+    ),
+    (
         "replay_failure_rolls_back",
         attach::replay_failure_rolls_back,
     ),
