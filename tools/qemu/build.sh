@@ -81,7 +81,8 @@ if [ ! -e "$out/.complete" ]; then
 	(cd "$out/build" && ../configure --target-list=ppc64-softmmu \
 		--without-default-features --without-default-devices --with-devices-ppc64=ktr \
 		--enable-tcg --enable-fdt=system --disable-docs --disable-tools --disable-user \
-		--disable-download --disable-install-blobs --disable-werror --prefix=/usr --firmwarepath=/usr/share/qemu \
+		--disable-download --disable-install-blobs --disable-werror \
+		--prefix=/usr --firmwarepath=/usr/share/qemu --disable-relocatable \
 		>"$out/configure.log" 2>&1) ||
 		{ tail -30 "$out/configure.log" >&2; die "configure failed (log: $out/configure.log)"; }
 	log "qemu: compiling (nice -n 19, -j2)"

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The patched QEMU against a real guest whose TCE tables live in the module: a UML kernel with the
+# module built in runs qemu-system-ppc64 -M pseries,tce-replay=on (TCG) as an ordinary x86_64
+# program. The pseries guest is the cached ppc64le test kernel with the suite's initramfs; its
+# real_vfio_group case binds QEMU's edu device to vfio-pci and has it DMA through the guest's TCEs
+# (H_PUT_TCE/H_PUT_TCE_INDIRECT/H_STUFF_TCE, which QEMU sends to the module). Prints the guest's
+# console and, while the tables are still live, the module's debugfs statistics.
+# Runs inside the toolchain root. Usage: uml-guest.sh QEMU_BINARY
+# It runs its own copy of the UML kernel ($CACHE/qemu-uml/linux, copied from the cached one once):
+# tools/kernel/build.sh rebuilds the cached one for whichever checkout runs it.
+. "$(dirname "$0")/../lib.sh"
+
+qemu=${1:?usage: uml-guest.sh QEMU_BINARY}
+work="$CACHE/qemu-uml"
+mkdir -p "$work"
+pick() { ls -d $1 2>/dev/null | head -1 || true; }
+if [ ! -x "$work/linux" ]; then
+	k=$(pick "$CACHE/kernel-um-*/linux")
+	[ -n "$k" ] && [ -e "${k%/linux}/.complete" ] || die "no cached UML kernel (make kernel ARCH=um)"
+	cp "$k" "$work/linux"
+	log "uml-guest: copied the UML kernel $k"
+fi
+vmlinux=$(pick "$CACHE/kernel-ppc64le-*/vmlinux")
+ko="$CACHE/module-ppc64le-test/kvm_tce_replay.ko"
+bin="$CACHE/target/powerpc64le-unknown-linux-gnu/release"
+for f in "$vmlinux" "$ko" "$bin/init" "$bin/kvm_tce_replay_test"; do
+	[ -n "$f" ] && [ -e "$f" ] || die "missing $f: run make vm ARCH=ppc64le first"
+done
+
+stage=$(mktemp -d "$CACHE/qemu-uml/stage.XXXXXX")
+trap 'rm -rf "$stage" "$stage.cpio"' EXIT
+# The guest's initramfs, as tools/vm/run.sh makes it.
+g="$stage/guest-root"
+mkdir -p "$g"/{bin,dev,proc,sys,tmp}
+cp "$bin/init" "$g/init"
+cp "$bin/kvm_tce_replay_test" "$g/bin/"
+cp "$ko" "$g/"
+mknod -m 600 "$g/dev/console" c 5 1
+# UML's initramfs: busybox, QEMU with its libraries and firmware, the guest's kernel and initramfs.
+r="$stage/root"
+mkdir -p "$r"/{bin,dev,proc,sys,tmp,guest,usr/share/qemu}
+cp /bin/busybox "$r/bin/"
+for l in sh mount cat grep sleep kill poweroff tee echo ls; do ln -s busybox "$r/bin/$l"; done
+cp "$qemu" "$r/bin/qemu-system-ppc64"
+ldd "$qemu" | grep -o '/[^ ]*' | while read -r lib; do
+	mkdir -p "$r${lib%/*}"
+	cp -L "$lib" "$r$lib"
+done
+cp /usr/share/qemu/vof.bin /usr/share/qemu/slof.bin "$r/usr/share/qemu/"
+cp "$vmlinux" "$r/guest/vmlinux"
+(cd "$g" && find . | cpio -o -H newc --quiet) >"$r/guest/initrd.cpio"
+mknod -m 600 "$r/dev/console" c 5 1
+cat >"$r/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+stats() { echo "UML: $1: $(cat /sys/kernel/debug/kvm_tce_replay/tables | tr '\n' ';')"; }
+ls -l /dev/kvm-tce-replay
+echo "UML: starting qemu-system-ppc64 -M pseries,tce-replay=on"
+# -no-shutdown: QEMU stays (tables live) after the guest powers off.
+qemu-system-ppc64 -L /usr/share/qemu -M pseries,tce-replay=on -cpu power9 -m 1024 -smp 1 \
+	-nographic -no-shutdown -device edu -kernel /guest/vmlinux -initrd /guest/initrd.cpio \
+	-append "console=hvc0 panic=-1 ktr.mode=test ktr.args=${case:-real_vfio_group}" \
+	</dev/null >/tmp/guest.log 2>&1 &
+pid=$!
+n=0
+tail_from=1
+while kill -0 $pid 2>/dev/null; do
+	sleep 5
+	n=$((n + 5))
+	sed -n "${tail_from},\$p" /tmp/guest.log
+	tail_from=$(( $(sed -n '$=' /tmp/guest.log) + 1 ))
+	[ $((n % 30)) = 0 ] && stats "after $n s"
+	grep -q -e 'reboot: Power down' -e 'Kernel panic' /tmp/guest.log && break
+done
+sed -n "${tail_from},\$p" /tmp/guest.log
+stats "guest stopped, QEMU still running"
+kill $pid 2>/dev/null
+sleep 1
+stats "after QEMU exited"
+poweroff -f
+INIT
+chmod +x "$r/init"
+(cd "$r" && find . | cpio -o -H newc --quiet) >"$stage.cpio"
+log "uml-guest: UML initramfs $(( $(stat -c %s "$stage.cpio") / 1048576 )) MiB; booting UML (timeout ${TIMEOUT:-1800} s)"
+start=$(date +%s)
+set +e
+timeout "${TIMEOUT:-1800}" "$work/linux" mem=3000M con=null con0=fd:0,fd:1 initrd="$stage.cpio" \
+	case="${CASE:-real_vfio_group}" </dev/null 2>&1 | sed -u 's/\r$//' | tee "$work/uml-guest.log"
+status=${PIPESTATUS[0]}
+set -e
+log "uml-guest: finished in $(( $(date +%s) - start )) s (exit $status); log: $work/uml-guest.log"
