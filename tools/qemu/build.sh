@@ -60,14 +60,22 @@ if [ -z "$src" ] || [ ! -e "$src/.complete" ]; then
 fi
 ver=${src##*/qemu-}
 patches=$(grep -v -e "^#" -e "^$" "$here/series" || true)
-key=$( (cd "$here" && cat series $patches ppc64-softmmu.mak build.sh) | sha256sum | cut -c1-12)
+# TCG only, no GUI, docs, tools or user mode; the devices of ppc64-softmmu.mak. Debian's +ds
+# source has no firmware blobs: SLOF and VOF come from /usr/share/qemu (qemu-system-ppc of the
+# root), hence not relocatable.
+config=(--target-list=ppc64-softmmu --without-default-features --without-default-devices
+	--with-devices-ppc64=ktr --enable-tcg --enable-fdt=system --disable-docs --disable-tools
+	--disable-user --disable-download --disable-install-blobs --disable-werror --prefix=/usr
+	--firmwarepath=/usr/share/qemu --disable-relocatable)
+key=$( (cd "$here" && cat series $patches ppc64-softmmu.mak && echo "${config[*]}") | sha256sum | cut -c1-12)
 out="$CACHE/qemu-build-$ver-$key"
-bin="$out/build/qemu-system-ppc64"
+# Out of the build directory: from there QEMU would look for firmware in build/qemu-bundle.
+bin="$out/bin/qemu-system-ppc64"
 exec 9>"$out.lock"
 flock 9 # one build of a given series at a time
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
-	log "qemu: building qemu-system-ppc64 ($ver, series $key) in $out; ~15 min on 2 cores"
+	log "qemu: building qemu-system-ppc64 ($ver, series $key) in $out; ~9 min on 2 cores"
 	rm -rf "$out"
 	cp -a "$src" "$out"
 	rm "$out/.complete" # the source's marker
@@ -78,16 +86,12 @@ if [ ! -e "$out/.complete" ]; then
 	cp "$here/ppc64-softmmu.mak" "$out/configs/devices/ppc64-softmmu/ktr.mak"
 	mkdir "$out/build"
 	log "qemu: configure (ppc64-softmmu, TCG, no default features or devices)"
-	(cd "$out/build" && ../configure --target-list=ppc64-softmmu \
-		--without-default-features --without-default-devices --with-devices-ppc64=ktr \
-		--enable-tcg --enable-fdt=system --disable-docs --disable-tools --disable-user \
-		--disable-download --disable-install-blobs --disable-werror \
-		--prefix=/usr --firmwarepath=/usr/share/qemu --disable-relocatable \
-		>"$out/configure.log" 2>&1) ||
+	(cd "$out/build" && ../configure "${config[@]}" >"$out/configure.log" 2>&1) ||
 		{ tail -30 "$out/configure.log" >&2; die "configure failed (log: $out/configure.log)"; }
 	log "qemu: compiling (nice -n 19, -j2)"
 	(cd "$out/build" && nice -n 19 ninja -j2 qemu-system-ppc64 2>&1) | tee "$out/build.log" | progress || true
-	[ -x "$bin" ] || die "qemu build failed (log: $out/build.log)"
+	[ -x "$out/build/qemu-system-ppc64" ] || die "qemu build failed (log: $out/build.log)"
+	install -D "$out/build/qemu-system-ppc64" "$bin"
 	touch "$out/.complete"
 	log "qemu: built in $(( $(date +%s) - start )) s"
 fi

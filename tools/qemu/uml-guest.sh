@@ -58,27 +58,39 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
-stats() { echo "UML: $1: $(cat /sys/kernel/debug/kvm_tce_replay/tables | tr '\n' ';')"; }
+stats() { echo "UML: tables $1: $(tr '\n' ';' </sys/kernel/debug/kvm_tce_replay/tables)"; }
 ls -l /dev/kvm-tce-replay
-echo "UML: starting qemu-system-ppc64 -M pseries,tce-replay=on"
-# -no-shutdown: QEMU stays (tables live) after the guest powers off.
+echo "UML: starting qemu-system-ppc64 -M pseries,tce-replay=on (TCG)"
+# -no-shutdown: QEMU stays, its tables live, after the guest powers off. The trace events
+# (log backend, -D) count the guest's TCE hypercalls, the module's attach, the DMA translations.
 qemu-system-ppc64 -L /usr/share/qemu -M pseries,tce-replay=on -cpu power9 -m 1024 -smp 1 \
 	-nographic -no-shutdown -device edu -kernel /guest/vmlinux -initrd /guest/initrd.cpio \
 	-append "console=hvc0 panic=-1 ktr.mode=test ktr.args=${case:-real_vfio_group}" \
-	</dev/null >/tmp/guest.log 2>&1 &
+	-trace 'spapr_iommu_pci_*' -trace 'spapr_iommu_xlate' -trace 'spapr_tce_replay_*' \
+	-trace 'spapr_iommu_new_table' -D /tmp/trace.log </dev/null >/tmp/guest.log 2>&1 &
 pid=$!
 n=0
-tail_from=1
+from=1
 while kill -0 $pid 2>/dev/null; do
-	sleep 5
-	n=$((n + 5))
-	sed -n "${tail_from},\$p" /tmp/guest.log
-	tail_from=$(( $(sed -n '$=' /tmp/guest.log) + 1 ))
-	[ $((n % 30)) = 0 ] && stats "after $n s"
+	sleep 2
+	n=$((n + 2))
+	sed -n "${from},\$p" /tmp/guest.log
+	from=$(( $(sed -n '$=' /tmp/guest.log) + 1 ))
+	[ $((n % 4)) = 0 ] && stats "after $n s"
 	grep -q -e 'reboot: Power down' -e 'Kernel panic' /tmp/guest.log && break
 done
-sed -n "${tail_from},\$p" /tmp/guest.log
-stats "guest stopped, QEMU still running"
+sed -n "${from},\$p" /tmp/guest.log
+stats "after the guest powered off (QEMU still running)"
+echo "UML: QEMU trace: $(grep -c . /tmp/trace.log) events"
+for e in spapr_tce_replay_enabled spapr_tce_replay_set_slot spapr_iommu_new_table \
+	spapr_iommu_pci_put spapr_iommu_pci_indirect spapr_iommu_pci_stuff spapr_iommu_xlate; do
+	echo "UML: trace $e: $(grep -c "^$e\|[: ]$e " /tmp/trace.log) events," \
+		"$(grep "$e" /tmp/trace.log | grep -c 'ret=0$\|ret=0 ') with ret=0"
+done
+grep -m 3 spapr_tce_replay_ /tmp/trace.log
+grep -m 3 spapr_iommu_pci_put /tmp/trace.log
+grep -m 2 spapr_iommu_pci_indirect /tmp/trace.log
+grep spapr_iommu_xlate /tmp/trace.log | grep -v 'perm=0' | head -n 3
 kill $pid 2>/dev/null
 sleep 1
 stats "after QEMU exited"
