@@ -81,16 +81,21 @@ while kill -0 $pid 2>/dev/null; do
 done
 sed -n "${from},\$p" /tmp/guest.log
 stats "after the guest powered off (QEMU still running)"
-echo "UML: QEMU trace: $(grep -c . /tmp/trace.log) events"
-for e in spapr_tce_replay_enabled spapr_tce_replay_set_slot spapr_iommu_new_table \
-	spapr_iommu_pci_put spapr_iommu_pci_indirect spapr_iommu_pci_stuff spapr_iommu_xlate; do
-	echo "UML: trace $e: $(grep -c "^$e\|[: ]$e " /tmp/trace.log) events," \
-		"$(grep "$e" /tmp/trace.log | grep -c 'ret=0$\|ret=0 ') with ret=0"
+t=/tmp/trace.log
+count() { grep -c "$@" $t; }
+echo "UML: QEMU trace: $(grep -c . $t) events"
+echo "UML: trace: $(count '^spapr_tce_replay_enabled ') device opened and enabled," \
+	"$(count '^spapr_tce_replay_set_slot ') memory slots, $(count '^spapr_iommu_new_table ') tables created"
+for h in put:H_PUT_TCE indirect:H_PUT_TCE_INDIRECT stuff:H_STUFF_TCE; do
+	echo "UML: trace: ${h#*:} $(count "^spapr_iommu_pci_${h%:*} ") calls," \
+		"$(grep "^spapr_iommu_pci_${h%:*} " $t | grep -c 'ret=0$') returned H_SUCCESS"
 done
-grep -m 3 spapr_tce_replay_ /tmp/trace.log
-grep -m 3 spapr_iommu_pci_put /tmp/trace.log
-grep -m 2 spapr_iommu_pci_indirect /tmp/trace.log
-grep spapr_iommu_xlate /tmp/trace.log | grep -v 'perm=0' | head -n 3
+echo "UML: trace: $(grep '^spapr_iommu_pci_put ' $t | grep -cE 'tce=0x[0-9a-f]*[1235679abdef] ') H_PUT_TCE" \
+	"of a valid TCE; $(count '^spapr_iommu_xlate ') DMA translations," \
+	"$(grep '^spapr_iommu_xlate ' $t | grep -vc 'perm=0 ') through a valid TCE"
+grep -m 2 '^spapr_tce_replay_' $t
+grep '^spapr_iommu_pci_put ' $t | grep -m 3 -E 'tce=0x[0-9a-f]*[1235679abdef] '
+grep '^spapr_iommu_xlate ' $t | grep -m 3 -v 'perm=0 '
 kill $pid 2>/dev/null
 sleep 1
 stats "after QEMU exited"
