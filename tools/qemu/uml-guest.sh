@@ -135,7 +135,7 @@ log "uml-guest: UML initramfs $(( $(stat -c %s "$stage.cpio") / 1048576 )) MiB; 
 start=$(date +%s)
 set +e
 timeout "${TIMEOUT:-1800}" "$work/linux" mem=3000M con=null con0=fd:0,fd:1 initrd="$stage.cpio" \
-	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$work/uml-guest.log"
+	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$work/uml-guest-${GUEST:-vfio}.log"
 status=${PIPESTATUS[0]}
 set -e
-log "uml-guest: finished in $(( $(date +%s) - start )) s (exit $status); log: $work/uml-guest.log"
+log "uml-guest: finished in $(( $(date +%s) - start )) s (exit $status); log: $work/uml-guest-${GUEST:-vfio}.log"
