@@ -34,8 +34,11 @@ common=(-L /usr/share/qemu -M pseries,tce-replay=on -cpu power9 -m 1024 -smp 1 -
 case ${GUEST:-vfio} in
 vfio)
 	vmlinux=$(pick "$CACHE/kernel-ppc64le-*/vmlinux")
-	ko="$CACHE/module-ppc64le-test/kvm_tce_replay.ko"
-	bin="$CACHE/target/powerpc64le-unknown-linux-gnu/release"
+	# Where this checkout's tools/module.sh and tools/userspace.sh put them ($CHECKOUT once
+	# lib.sh keeps each checkout's builds apart, the cache itself before).
+	builds=${CHECKOUT:-$CACHE}
+	ko="$builds/module-ppc64le-test/kvm_tce_replay.ko"
+	bin="$builds/target/powerpc64le-unknown-linux-gnu/release"
 	for f in "$vmlinux" "$ko" "$bin/init" "$bin/kvm_tce_replay_test"; do
 		[ -n "$f" ] && [ -e "$f" ] || die "missing $f: run make vm ARCH=ppc64le first"
 	done
