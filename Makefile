@@ -9,6 +9,7 @@
 #   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native)
 #   make profile  the replay scenarios on UML under perf: tools/bench/results/um/profile-*
 #   make fuzz     the fuzzer in the VM until stopped, or TIME= seconds; SEED= reruns a seed
+#   make qemu     qemu-system-ppc64 (TCG) from Debian's QEMU source with tools/qemu/'s series
 #   make kernel | module | vm      single steps; ARCH=x86_64 (default), ppc64le or um
 #
 # Out of tree against your own Rust-enabled kernel: make -C $$KDIR M=$$PWD/rust LLVM=1
@@ -16,7 +17,7 @@
 ARCH ?= x86_64
 RUN := tools/run-in-root
 
-.PHONY: run check kernel module vm bench fmt fuzz profile
+.PHONY: run check kernel module vm bench fmt fuzz profile qemu
 
 run:
 	$(RUN) tools/vm/run.sh $(ARCH) demo
@@ -48,6 +49,10 @@ fuzz:
 # The replay benchmark: tools/bench/results/ARCH/bench.{md,csv,png} for each architecture.
 bench:
 	for a in $(call ARCHES,x86_64 um); do $(RUN) tools/bench.sh $$a || exit 1; done
+
+# QEMU with the tce-replay series (tools/qemu/README): prints the qemu-system-ppc64 it built.
+qemu:
+	$(RUN) tools/qemu/build.sh
 
 # Formats the module and the userspace crates as `make check` expects.
 fmt:

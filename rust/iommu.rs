@@ -38,6 +38,19 @@ pub(crate) trait IommuBackend: Send + Sync {
         Ok(())
     }
 
+    /// Writes a replay's runs: run `i` is `runs[i].1` values of `values`, in order, into the
+    /// entries from `runs[i].0` on. Stops at the first error. One [`IommuBackend::write_run`]
+    /// each unless the backend does better (the mock takes its lock once for them all).
+    fn write_runs(&self, runs: &[(u64, usize)], values: &[u64]) -> Result {
+        let mut rest = values;
+        for &(first, n) in runs {
+            let (run, later) = rest.split_at(n.min(rest.len()));
+            self.write_run(first, run)?;
+            rest = later;
+        }
+        Ok(())
+    }
+
     /// Invalidates the IOMMU's caches of `count` entries from `first` on after exchanges, like
     /// `iommu_tce_kill`.
     fn kill(&self, _first: u64, _count: u64) {}
@@ -165,30 +178,36 @@ pub(crate) fn release(
     }
 }
 
-/// Hardware entries of a replay, gathered into runs of consecutive indices so that a backend
-/// writes each run at once ([`IommuBackend::write_run`]) and invalidates it once.
+/// Hardware entries of a replay, gathered into runs of consecutive indices, several runs at a
+/// time, so that a backend writes them with one call ([`IommuBackend::write_runs`]: the mock
+/// takes its lock once for them all, and the misses of unrelated runs overlap) and invalidates
+/// each run once.
 ///
 /// # Invariants
 ///
-/// `buf` holds the values of the entries `first..first + buf.len()`, at most [`Runs::MAX`].
+/// `runs` splits `buf` in order: run `i` holds `runs[i].1 > 0` values for the consecutive
+/// entries from `runs[i].0` on; `buf` holds at most [`Runs::MAX`] values, `runs` at most
+/// [`Runs::MAX_RUNS`] runs.
 pub(crate) struct Runs<'a> {
     group: &'a dyn IommuBackend,
     geo: HwGeometry,
-    first: u64,
     buf: KVec<u64>,
+    runs: KVec<(u64, usize)>,
 }
 
 impl<'a> Runs<'a> {
-    /// Longest run: 512 hardware entries (4 KiB of values).
+    /// Most values gathered: 512 hardware entries (4 KiB of values).
     const MAX: usize = 512;
+    /// Most runs gathered.
+    const MAX_RUNS: usize = 64;
 
     /// An empty run buffer for `group`.
     pub(crate) fn new(group: &'a dyn IommuBackend) -> Result<Self> {
         Ok(Self {
             group,
             geo: group.geometry(),
-            first: 0,
             buf: KVec::with_capacity(Self::MAX, GFP_KERNEL_ACCOUNT)?,
+            runs: KVec::with_capacity(Self::MAX_RUNS, GFP_KERNEL_ACCOUNT)?,
         })
     }
 
@@ -203,7 +222,9 @@ impl<'a> Runs<'a> {
     ) -> Result<u64> {
         let mut n = 0;
         for (index, value) in self.geo.split_range(w, entry, tce, subs) {
-            self.push(index, value)?;
+            self.append(index, 1, |buf| {
+                buf.push_within_capacity(value).map_err(|_| EINVAL)
+            })?;
             n += 1;
         }
         Ok(n)
@@ -214,57 +235,68 @@ impl<'a> Runs<'a> {
         &self.geo
     }
 
-    /// Adds the hardware entries `index..` holding `values` (a replay's span of TCEs that are
-    /// one hardware entry each, checked): appended to the pending run if they continue it and
-    /// fit, else written at once when long (no copy), else the start of a new run.
+    /// Adds the hardware entries `index..` holding `values` (checked): appended to the last run
+    /// if they continue it, else a run of their own; written at once when long (no copy).
     pub(crate) fn push_run(&mut self, index: u64, values: &[u64]) -> Result {
-        // CAST (two): usize is 64 bits on every target (asserted in the crate root).
-        let next = self.first + self.buf.len() as u64;
-        if !self.buf.is_empty() && index == next && self.buf.len() + values.len() <= Self::MAX {
-            // INVARIANT: the values continue the run, which has room for them.
-            return self
-                .buf
-                .extend_from_slice(values, GFP_KERNEL_ACCOUNT)
-                .map_err(Into::into);
+        if values.is_empty() {
+            return Ok(());
         }
-        self.flush()?;
         if values.len() * 4 >= Self::MAX {
+            self.flush()?;
             let result = self.group.write_run(index, values);
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
             self.group.kill(index, values.len() as u64);
             return result;
         }
-        self.first = index;
-        // INVARIANT: a new run, shorter than `MAX`: the buffer's capacity holds it.
-        self.buf
-            .extend_from_slice(values, GFP_KERNEL_ACCOUNT)
-            .map_err(Into::into)
+        self.append(index, values.len(), |buf| {
+            buf.extend_from_slice(values, GFP_KERNEL_ACCOUNT)
+                .map_err(Into::into)
+        })
     }
 
-    fn push(&mut self, index: u64, value: u64) -> Result {
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let next = self.first + self.buf.len() as u64;
-        if !self.buf.is_empty() && (index != next || self.buf.len() == Self::MAX) {
+    /// Appends `n` (at most [`Runs::MAX`]) values for the entries `index..` with `fill`, to
+    /// the last run if they continue it, else as a run of their own, flushing first what
+    /// leaves no room for them.
+    fn append(
+        &mut self,
+        index: u64,
+        n: usize,
+        fill: impl FnOnce(&mut KVec<u64>) -> Result,
+    ) -> Result {
+        if self.buf.len() + n > Self::MAX {
             self.flush()?;
         }
-        if self.buf.is_empty() {
-            self.first = index;
+        match self.runs.last_mut() {
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
+            Some((first, len)) if *first + *len as u64 == index => *len += n,
+            _ => {
+                if self.runs.len() == Self::MAX_RUNS {
+                    self.flush()?;
+                }
+                // INVARIANT: a new run, with room for it (flushed above otherwise).
+                self.runs
+                    .push_within_capacity((index, n))
+                    .map_err(|_| EINVAL)?;
+            }
         }
-        // INVARIANT: `index` follows the run, which has room (flushed above otherwise): the
-        // buffer was allocated with room for `MAX`, so no push reallocates.
-        self.buf.push_within_capacity(value).map_err(|_| EINVAL)
+        // INVARIANT: the last run's new values, with room for them: the buffer was allocated
+        // with room for `MAX` and flushed above if they did not fit, so nothing reallocates.
+        fill(&mut self.buf)
     }
 
-    /// Writes the pending run into the group. The replay flushes before each release of the
+    /// Writes the gathered runs into the group. The replay flushes before each release of the
     /// table lock (`Replayer::run`), so a run lands before any later update of its entries.
     pub(crate) fn flush(&mut self) -> Result {
-        if self.buf.is_empty() {
+        if self.runs.is_empty() {
             return Ok(());
         }
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let run: Range<u64> = self.first..self.first + self.buf.len() as u64;
-        let result = self.group.write_run(run.start, &self.buf);
-        self.group.kill(run.start, run.end - run.start);
+        let result = self.group.write_runs(&self.runs, &self.buf);
+        for &(first, n) in self.runs.iter() {
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
+            self.group.kill(first, n as u64);
+        }
         self.buf.clear();
+        self.runs.clear();
         result
     }
 }

@@ -17,6 +17,6 @@ unsigned int ktr_lock_fault_page(struct vm_fault *vmf);
 int ktr_xa_reserve(struct xarray *xa, unsigned long index);
 void ktr_xa_release(struct xarray *xa, unsigned long index);
 unsigned int ktr_xa_find_batch(struct xarray *xa, unsigned long index, unsigned long last,
-			       void **entries, unsigned long *indices, unsigned int n);
+			       void **entries, unsigned long *indices, unsigned int n, size_t size);
 
 #endif

@@ -209,11 +209,11 @@ impl<'a> Replayer<'a> {
         ok
     }
 
-    /// Replays the span `len` entries from slot `slot` of `page` (window entry `entry` first),
-    /// each TCE one hardware entry: copies them out and checks them at once; if every one is a
-    /// valid TCE inside the memory slot of the last one checked (the common case: a guest maps
-    /// its memory slot by slot), they go to the group as one run, else one by one. Its first
-    /// entry's look is already counted.
+    /// Replays the `len` entries from slot `slot` of `page` (window entry `entry` first), each
+    /// TCE one hardware entry: checks them as it copies them out; if every one is a valid TCE
+    /// inside the memory slot of the first (the common case: a guest maps its memory slot by
+    /// slot), they go to the group as one run, else one by one. The first entry's look is
+    /// already counted.
     fn span(
         &mut self,
         entry: u64,
@@ -222,39 +222,35 @@ impl<'a> Replayer<'a> {
         len: usize,
         cost: &mut u64,
     ) -> Result {
+        let w = *self.table.window();
+        // The memory slot of the first entry, unless the last one checked holds it too.
+        let first = page.load(slot);
+        let gpa = first & !TCE_PERM_MASK;
+        if !self
+            .slot
+            .is_some_and(|(start, end)| start <= gpa && gpa < end)
+        {
+            self.slot = self.table.guest().slot_range(gpa);
+        }
+        // Every entry is checked as it is copied: or-ed flaws, without branches, of which any
+        // sends the span one by one: no permission, an address off the page or outside the slot.
+        let (start, end) = self.slot.unwrap_or((0, 0));
+        let page_mask = (1u64 << w.page_shift()) - 1;
+        let mut flaws = u64::from(self.slot.is_none());
         let Some(values) = self.scratch.get_mut(..len) else {
             return Err(EINVAL);
         };
-        let n = page.copy(slot, values);
+        let n = page.copy(slot, values, |tce| {
+            let gpa = tce & !TCE_PERM_MASK;
+            flaws |= u64::from(tce & TCE_PERM_MASK == 0)
+                | (gpa & page_mask)
+                | u64::from(gpa.wrapping_sub(start) >= end - start);
+        });
         let values = &values[..n];
         // CAST (two): at most SPAN.
         self.stats.visited += n.saturating_sub(1) as u64;
         *cost += 2 * n as u64;
-        let w = *self.table.window();
-        // The memory slot of the first entry, unless the chunk's last one holds it too.
-        if let Some(&first) = values.first() {
-            let gpa = first & !TCE_PERM_MASK;
-            if !self
-                .slot
-                .is_some_and(|(start, end)| start <= gpa && gpa < end)
-            {
-                self.slot = self.table.guest().slot_range(gpa);
-            }
-        }
-        let all_valid = self.slot.is_some_and(|(start, end)| {
-            let page_mask = (1u64 << w.page_shift()) - 1;
-            // Or-ed flaws, without short circuits, so that the compiler may check several
-            // entries at once: no permission, an address off the page, outside the slot.
-            let flaws = values.iter().fold(0u64, |flaws, &tce| {
-                let gpa = tce & !TCE_PERM_MASK;
-                flaws
-                    | u64::from(tce & TCE_PERM_MASK == 0)
-                    | (gpa & page_mask)
-                    | u64::from(gpa < start)
-                    | u64::from(gpa >= end)
-            });
-            flaws == 0
-        });
+        let all_valid = flaws == 0;
         if all_valid {
             let first = self.runs.geometry().first_index(&w, entry);
             self.runs.push_run(first, values)?;

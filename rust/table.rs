@@ -195,13 +195,15 @@ impl TcePage {
         len.min(max).min(rest)
     }
 
-    /// Copies the entries from slot `slot` on into `dst` (at most to the page's end); returns
-    /// how many.
-    pub(crate) fn copy(&self, slot: usize, dst: &mut [u64]) -> usize {
+    /// Copies the entries from slot `slot` on into `dst` (at most to the page's end), showing
+    /// each to `inspect` on the way (one pass); returns how many.
+    pub(crate) fn copy(&self, slot: usize, dst: &mut [u64], mut inspect: impl FnMut(u64)) -> usize {
         let src = self.entries().get(slot..).unwrap_or(&[]);
         let n = src.len().min(dst.len());
         for (d, s) in dst.iter_mut().zip(&src[..n]) {
-            *d = s.load(Ordering::Relaxed);
+            let tce = s.load(Ordering::Relaxed);
+            inspect(tce);
+            *d = tce;
         }
         n
     }

@@ -380,6 +380,29 @@ impl IommuBackend for MockTable {
         self.hw.lock().write(&self.levels, first, values, |_| {})
     }
 
+    /// Every run under one hold of the lock.
+    fn write_runs(&self, runs: &[(u64, usize)], values: &[u64]) -> Result {
+        let mut hw = self.hw.lock();
+        // A first pass that only reads down to each run's leaf, so that the misses of unrelated
+        // runs overlap; the writes then find the levels in the cache.
+        let warm = runs.iter().fold(0u64, |acc, &(first, _)| {
+            acc ^ lookup(hw.root.as_deref(), &self.levels, first)
+        });
+        core::hint::black_box(warm);
+        let mut rest = values;
+        for &(first, n) in runs {
+            // CAST: usize is 64 bits on every target (asserted in the crate root).
+            let end = first.checked_add(n as u64).ok_or(EINVAL)?;
+            if end > self.geo.it_size || n > rest.len() {
+                return Err(EINVAL);
+            }
+            let (run, later) = rest.split_at(n);
+            hw.write(&self.levels, first, run, |_| {})?;
+            rest = later;
+        }
+        Ok(())
+    }
+
     fn id(&self) -> usize {
         // CAST: the address is the identity.
         core::ptr::from_ref(self) as usize
