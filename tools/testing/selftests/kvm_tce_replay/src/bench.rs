@@ -8,8 +8,9 @@
 //! `bench,...` CSV line per figure for the host to tabulate; slow baselines that would take
 //! minutes under emulation are measured on smaller windows and extrapolated linearly.
 
-use crate::ktr::{mem_free, Device, Group, Mapping, Table};
+use crate::fixture::{self, mem_free, DeviceExt};
 use crate::uapi_test::*;
+use kvm_tce_replay::{MockGroup, Result, TceMap, TceReplay, TceTable};
 use std::time::Instant;
 
 const RW: u64 = 3;
@@ -32,7 +33,7 @@ fn line(
     );
 }
 
-pub fn populate(t: &Table, window: u32, population: &str, epp: u64) -> rustix::io::Result<u64> {
+pub fn populate(t: &TceTable, window: u32, population: &str, epp: u64) -> Result<u64> {
     let size = 1u64 << window;
     match population {
         "empty" => Ok(0),
@@ -58,7 +59,7 @@ pub fn populate(t: &Table, window: u32, population: &str, epp: u64) -> rustix::i
 /// `H_PUT_TCE`'s latency while the dense table `t` replays into `g` on another thread: the
 /// p50, p99 and max of the ioctl in ns, over every PUT made during three replays. A PUT waits
 /// for the replay's chunk in progress (the table lock), so this bounds the chunk budget.
-fn put_latency(dev: &Device, t: &Table, g: &Group) -> rustix::io::Result<[u64; 3]> {
+fn put_latency(dev: &TceReplay, t: &TceTable, g: &MockGroup) -> Result<[u64; 3]> {
     use std::sync::atomic::{AtomicBool, Ordering};
     let done = AtomicBool::new(false);
     let mut ns = Vec::new();
@@ -82,7 +83,7 @@ fn put_latency(dev: &Device, t: &Table, g: &Group) -> rustix::io::Result<[u64; 3
         }
         replayer.join()
     });
-    replays.unwrap_or(Err(rustix::io::Errno::NOTRECOVERABLE))?;
+    replays.unwrap_or(Err(rustix::io::Errno::NOTRECOVERABLE.into()))?;
     ns.sort_unstable();
     let at = |q: usize| {
         ns.get((ns.len().saturating_sub(1)) * q / 100)
@@ -92,7 +93,7 @@ fn put_latency(dev: &Device, t: &Table, g: &Group) -> rustix::io::Result<[u64; 3
     Ok([at(50), at(99), at(100)])
 }
 
-fn timed_attach(dev: &Device, t: &Table, g: &Group, walk: u32) -> rustix::io::Result<u64> {
+fn timed_attach(dev: &TceReplay, t: &TceTable, g: &MockGroup, walk: u32) -> Result<u64> {
     dev.attach_with(t, g, walk)?;
     let ns = t.stats()?.last_replay_ns;
     dev.detach(t, g)?;
@@ -104,7 +105,7 @@ fn timed_attach(dev: &Device, t: &Table, g: &Group, walk: u32) -> rustix::io::Re
 const BEST_OF: usize = 3;
 
 /// The least of [`BEST_OF`] replays of `t` into `g` with our walk.
-fn best_attach(dev: &Device, t: &Table, g: &Group) -> rustix::io::Result<u64> {
+fn best_attach(dev: &TceReplay, t: &TceTable, g: &MockGroup) -> Result<u64> {
     (0..BEST_OF).try_fold(u64::MAX, |best, _| {
         Ok(best.min(timed_attach(dev, t, g, KTR_ATTACH_WALK_POPULATED)?))
     })
@@ -163,12 +164,12 @@ const TOUCHED: usize = 4;
 /// What a VMM like QEMU does to the table before an attach: maps it and reads every entry of
 /// every allocated TCE page through the mapping (the pages found with `KTR_GET_POPULATED`);
 /// returns the mapping, to be kept while the replay is timed.
-fn vmm_reads(t: &Table, window: u32, epp: u64) -> rustix::io::Result<Mapping> {
+fn vmm_reads(t: &TceTable, window: u32, epp: u64) -> Result<TceMap> {
     let pages = (1u64 << window).div_ceil(epp);
-    let m = Mapping::new(t, pages as usize)?;
-    let (words, _) = t.populated(0, pages)?;
+    let m = t.map(0, pages as usize)?;
+    let populated = t.populated(0, pages)?;
     let mut acc = 0u64;
-    for (w, &word) in words.iter().enumerate() {
+    for (w, &word) in populated.words().iter().enumerate() {
         let mut bits = word;
         while bits != 0 {
             let page = w as u64 * 64 + u64::from(bits.trailing_zeros());
@@ -185,7 +186,7 @@ fn vmm_reads(t: &Table, window: u32, epp: u64) -> rustix::io::Result<Mapping> {
 /// The cost curve: our replay of 2^0..2^24 valid TCEs in the 2^31 window (levels present),
 /// laid out contiguously (`curve_contiguous`, every second power of two) or one per TCE page
 /// (`curve_scattered`, up to 2^14), beside a memcpy of their bytes.
-fn curve(dev: &Device, platform: &str, epp: u64) -> rustix::io::Result<()> {
+fn curve(dev: &TceReplay, platform: &str, epp: u64) -> Result<()> {
     const WINDOW: u32 = 31;
     let size = 1u64 << WINDOW;
     for (layout, top) in [("curve_contiguous", 24u32), ("curve_scattered", 14)] {
@@ -225,7 +226,7 @@ fn curve(dev: &Device, platform: &str, epp: u64) -> rustix::io::Result<()> {
 }
 
 /// Puts `n` TCEs into the window of `size` entries, each in its own TCE page, spread evenly.
-fn scatter(t: &Table, size: u64, n: u64, epp: u64) -> rustix::io::Result<()> {
+fn scatter(t: &TceTable, size: u64, n: u64, epp: u64) -> Result<()> {
     let stride = size / epp / n * epp;
     for i in 0..n {
         t.put(i * stride + 7, ((i + 1) << 16) | RW)?;
@@ -233,9 +234,9 @@ fn scatter(t: &Table, size: u64, n: u64, epp: u64) -> rustix::io::Result<()> {
     Ok(())
 }
 
-fn run_bench(platform: &str) -> rustix::io::Result<()> {
+fn run_bench(platform: &str) -> Result<()> {
     let epp = rustix::param::page_size() as u64 / 8;
-    let dev = Device::open()?;
+    let dev = fixture::open()?;
     dev.enable_replay()?;
     // Per-entry costs of the every-entry walks (per hardware page size) and of the VMM's mmap
     // read, measured on the largest window where they are affordable, for extrapolation.
@@ -366,10 +367,10 @@ fn run_bench(platform: &str) -> rustix::io::Result<()> {
                 // The VMM's own replay: read every entry through mmap, as QEMU does.
                 let pages = (size / epp) as usize;
                 if window <= MEASURE_ENTRIES_UP_TO {
-                    let m = Mapping::new(&t, pages)?;
+                    let m = t.map(0, pages)?;
                     let start = Instant::now();
                     let mut acc = 0u64;
-                    for e in 0..m.entries() {
+                    for e in 0..m.len() {
                         acc |= m.read(e);
                     }
                     let ns = start.elapsed().as_nanos() as u64;
@@ -429,10 +430,10 @@ pub fn run() -> i32 {
 /// while the host samples the UML kernel with perf. Prints `profile: start` when the loop
 /// begins; returns the exit code.
 pub fn profile(scenario: &str, seconds: u64) -> i32 {
-    let run = || -> rustix::io::Result<(u64, u64)> {
+    let run = || -> Result<(u64, u64)> {
         let epp = rustix::param::page_size() as u64 / 8;
         let window = if scenario == "dense" { 24 } else { 31 };
-        let dev = Device::open()?;
+        let dev = fixture::open()?;
         dev.enable_replay()?;
         let t = dev.create_table(1, 16, 1 << window)?;
         populate(&t, window, scenario, epp)?;

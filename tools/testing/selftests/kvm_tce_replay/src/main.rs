@@ -26,7 +26,6 @@ use kvm_tce_replay::{uapi, uapi_test};
 mod bench;
 mod cases;
 mod fixture;
-mod ktr;
 mod tap;
 
 #[cfg(test)]
