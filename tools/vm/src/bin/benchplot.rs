@@ -8,6 +8,7 @@
 use ktr_vm::bench::{curve_rows, parse, Figures};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
+use std::{error::Error, ops::Range, path::Path};
 
 const STRATEGIES: [(&str, &str); 3] = [
     ("ours", "ours"),
@@ -16,7 +17,24 @@ const STRATEGIES: [(&str, &str); 3] = [
 ];
 const POPULATIONS: [&str; 4] = ["empty", "contiguous", "scattered", "dense"];
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// One line of a plot: its label, its points, its colour (an index into the palette) and its
+/// width.
+struct Line {
+    label: String,
+    points: Vec<(u64, f64)>,
+    color: usize,
+    width: u32,
+}
+
+/// The axes of a log-log plot: x (powers of two, labelled at `x_keys`) and y (ns).
+struct Axes {
+    x: Range<u64>,
+    x_keys: Vec<u64>,
+    x_desc: &'static str,
+    y: Range<f64>,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [log, png, font] = args.as_slice() else {
         eprintln!("usage: benchplot LOG PNG FONT.ttf");
@@ -25,39 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let font: &'static [u8] = Box::leak(std::fs::read(font)?.into_boxed_slice());
     register_font("sans-serif", FontStyle::Normal, font).map_err(|_| "bad font")?;
     let (platform, fig) = parse(&String::from_utf8_lossy(&std::fs::read(log)?));
-    let root = BitMapBackend::new(png, (1100, 700)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "Attach + replay time, 64 KiB TCEs and hw pages ({platform}: {})",
-                if platform.ends_with("-uml") {
-                    "native kernel code"
-                } else {
-                    "QEMU TCG"
-                }
-            ),
-            ("sans-serif", 24),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(80)
-        .build_cartesian_2d(
-            (1u64 << 19..1u64 << 32).log_scale().with_key_points(vec![
-                1 << 20,
-                1 << 24,
-                1 << 28,
-                1 << 31,
-            ]),
-            (1e2f64..1e13).log_scale(),
-        )?;
-    chart
-        .configure_mesh()
-        .x_desc("TCEs in the window")
-        .y_desc("ns")
-        .x_label_formatter(&|x| format!("2^{}", 63 - x.leading_zeros()))
-        .y_label_formatter(&|y| format!("{y:.0e}"))
-        .draw()?;
+    let mut lines = Vec::new();
     for (si, (what, label)) in STRATEGIES.iter().enumerate() {
         for (pi, pop) in POPULATIONS.iter().enumerate() {
             let points: Vec<(u64, f64)> = fig
@@ -66,28 +52,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // A time below the clock's resolution (0) sits on the floor of the plot.
                 .map(|((w, ..), (v, _))| (1u64 << w, (*v).max(100) as f64))
                 .collect();
-            if points.is_empty() {
-                continue;
-            }
-            let color = Palette99::pick(si * 4 + pi).to_rgba();
-            let style = ShapeStyle::from(&color).stroke_width(if si == 0 { 3 } else { 1 });
-            chart
-                .draw_series(LineSeries::new(points.clone(), style))?
-                .label(format!("{label}, {pop}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            lines.push(Line {
+                label: format!("{label}, {pop}"),
+                points,
+                color: si * 4 + pi,
+                width: if si == 0 { 3 } else { 1 },
+            });
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
-    root.present()?;
+    let engine = if platform.ends_with("-uml") {
+        "native kernel code"
+    } else {
+        "QEMU TCG"
+    };
+    log_log(
+        Path::new(png),
+        &format!("Attach + replay time, 64 KiB TCEs and hw pages ({platform}: {engine})"),
+        Axes {
+            x: 1 << 19..1 << 32,
+            x_keys: vec![1 << 20, 1 << 24, 1 << 28, 1 << 31],
+            x_desc: "TCEs in the window",
+            y: 1e2..1e13,
+        },
+        lines,
+    )?;
     println!("benchplot: wrote {png}");
-    let curve = std::path::Path::new(png).with_file_name("curve.png");
+    let curve = Path::new(png).with_file_name("curve.png");
     if plot_curve(&platform, &fig, &curve)? {
         println!("benchplot: wrote {}", curve.display());
     }
@@ -96,34 +86,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The cost curve, log-log: a line through the origin is a straight line of slope 1 there.
 /// Returns false when the log has no curve.
-fn plot_curve(
-    platform: &str,
-    fig: &Figures,
-    path: &std::path::Path,
-) -> Result<bool, Box<dyn std::error::Error>> {
+fn plot_curve(platform: &str, fig: &Figures, path: &Path) -> Result<bool, Box<dyn Error>> {
     let rows = curve_rows(fig);
     if rows.is_empty() {
         return Ok(false);
     }
-    let root = BitMapBackend::new(path, (1100, 700)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("Replay time against valid TCEs, 2^31 window ({platform})"),
-            ("sans-serif", 24),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(80)
-        .build_cartesian_2d((1u64..1u64 << 25).log_scale(), (1e1f64..1e10).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("valid TCEs")
-        .y_desc("ns")
-        .x_label_formatter(&|x| format!("2^{}", 63 - x.leading_zeros()))
-        .y_label_formatter(&|y| format!("{y:.0e}"))
-        .draw()?;
-    let mut series = Vec::new();
+    let mut lines = Vec::new();
     for layout in ["contiguous", "scattered"] {
         let points = |pick: fn(&(String, u32, u64, u64)) -> u64| -> Vec<(u64, f64)> {
             rows.iter()
@@ -131,21 +99,69 @@ fn plot_curve(
                 .map(|r| (1u64 << r.1, pick(r).max(10) as f64))
                 .collect()
         };
-        series.push((format!("ours, {layout}"), points(|r| r.2), 3));
-        series.push((
-            format!("memcpy of their bytes ({layout})"),
-            points(|r| r.3),
-            1,
-        ));
+        for (label, points, width) in [
+            (format!("ours, {layout}"), points(|r| r.2), 3),
+            (
+                format!("memcpy of their bytes ({layout})"),
+                points(|r| r.3),
+                1,
+            ),
+        ] {
+            let color = lines.len();
+            lines.push(Line {
+                label,
+                points,
+                color,
+                width,
+            });
+        }
     }
-    for (i, (label, points, width)) in series.into_iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let style = ShapeStyle::from(&color).stroke_width(width);
+    log_log(
+        path,
+        &format!("Replay time against valid TCEs, 2^31 window ({platform})"),
+        Axes {
+            x: 1..1 << 25,
+            x_keys: (0..=24).step_by(4).map(|k| 1 << k).collect(),
+            x_desc: "valid TCEs",
+            y: 1e1..1e10,
+        },
+        lines,
+    )?;
+    Ok(true)
+}
+
+/// Draws `lines` (those with points) on log-log `axes` into the PNG at `path`.
+fn log_log(path: &Path, caption: &str, axes: Axes, lines: Vec<Line>) -> Result<(), Box<dyn Error>> {
+    let root = BitMapBackend::new(path, (1100, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            axes.x.log_scale().with_key_points(axes.x_keys),
+            axes.y.log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_desc)
+        .y_desc("ns")
+        .x_label_formatter(&|x| format!("2^{}", 63 - x.leading_zeros()))
+        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .draw()?;
+    for line in lines.into_iter().filter(|l| !l.points.is_empty()) {
+        let color = Palette99::pick(line.color).to_rgba();
+        let style = ShapeStyle::from(&color).stroke_width(line.width);
         chart
-            .draw_series(LineSeries::new(points.clone(), style))?
-            .label(label)
+            .draw_series(LineSeries::new(line.points.clone(), style))?
+            .label(line.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        chart.draw_series(
+            line.points
+                .iter()
+                .map(|&p| Circle::new(p, 3, color.filled())),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -155,5 +171,5 @@ fn plot_curve(
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     root.present()?;
-    Ok(true)
+    Ok(())
 }
