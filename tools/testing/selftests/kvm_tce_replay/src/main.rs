@@ -26,14 +26,33 @@ use kvm_tce_replay::{uapi, uapi_test};
 mod bench;
 mod cases;
 mod fixture;
+mod isolate;
 mod tap;
 
 #[cfg(test)]
 mod header_check;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_device_skips_the_suite() {
+        assert_eq!(
+            run_on("/nonexistent/kvm-tce-replay", cases::ALL, None),
+            tap::KSFT_SKIP
+        );
+        // A device there and nothing selected: nothing failed.
+        assert_eq!(
+            run_on("/", cases::ALL, Some("no such case")),
+            tap::KSFT_PASS
+        );
+    }
+}
 #[cfg(test)]
 mod layers;
 
-use tap::{Outcome, Tap};
+use tap::Tap;
 
 /// A case's failure or skip, with the reason.
 #[derive(Debug)]
@@ -85,18 +104,24 @@ macro_rules! diag {
 }
 
 fn run(cases: &[cases::Case], filter: Option<&str>) -> i32 {
+    run_on(kvm_tce_replay::DEVICE, cases, filter)
+}
+
+/// Runs the selected `cases` against the device at `device`, each isolated in a child.
+fn run_on(device: &str, cases: &[cases::Case], filter: Option<&str>) -> i32 {
     let selected: Vec<_> = cases
         .iter()
         .filter(|(name, _)| filter.is_none_or(|f| name.contains(f)))
         .collect();
+    // No device, nothing to test: the whole suite is skipped, as kselftests do.
+    if !std::path::Path::new(device).exists() {
+        println!("TAP version 13");
+        println!("1..0 # SKIP {device}: no such device (is the module loaded?)");
+        return tap::KSFT_SKIP;
+    }
     let mut tap = Tap::new(selected.len());
     for (name, case) in selected {
-        let outcome = match case() {
-            Ok(()) => Outcome::Pass,
-            Err(Stop::Fail(why)) => Outcome::Fail(why),
-            Err(Stop::Skip(why)) => Outcome::Skip(why),
-        };
-        tap.result(name, &outcome);
+        tap.result(name, &isolate::run(*case, isolate::LIMIT));
     }
     tap.finish()
 }
