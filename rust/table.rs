@@ -30,7 +30,7 @@ use crate::{
     accounting::{self, Accounted},
     guest::GuestMemory,
     iommu::{self, IommuBackend},
-    pure::bitwalk::{word_and_mask, words_for},
+    pure::bitwalk::{self, word_and_mask, words_for},
     pure::uapi::*,
     pure::window::{tce_is_valid, PageGeometry, Window, TCE_PERM_MASK},
     shim::{self, AnonFile, FileOps, MemlockCharge, SparseIter, SparseMap, UserMappings, WordPage},
@@ -169,30 +169,10 @@ impl TcePage {
         if self.user_mapped.load(Ordering::Acquire) {
             return rest.min(max);
         }
-        let mut len = 0;
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let (mut word, mask) = word_and_mask(slot as u64);
-        // The bits from `slot` on, shifted down to bit 0.
-        // CAST: a bit index, below 64.
-        let mut bits = self
-            .population
-            .get(word)
-            .map_or(0, |w| w.load(Ordering::Relaxed))
-            >> mask.trailing_zeros();
-        let mut width = 64 - mask.trailing_zeros() as usize;
-        while len < max {
-            let ones = bits.trailing_ones() as usize;
-            len += ones.min(width);
-            if ones < width {
-                break;
-            }
-            word += 1;
-            match self.population.get(word) {
-                Some(next) => (bits, width) = (next.load(Ordering::Relaxed), 64),
-                None => break,
-            }
-        }
-        len.min(max).min(rest)
+        let words = self.population.iter().map(|w| w.load(Ordering::Relaxed));
+        // CAST (three): usize is 64 bits on every target (asserted in the crate root); the
+        // count is at most `max`.
+        (bitwalk::ones_from(words, slot as u64, max as u64) as usize).min(rest)
     }
 
     /// Copies the entries from slot `slot` on into `dst` (at most to the page's end), showing

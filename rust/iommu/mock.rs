@@ -244,6 +244,15 @@ impl MockTable {
         )
     }
 
+    /// EINVAL unless the `n` entries from `first` on are the table's.
+    fn check_run(&self, first: u64, n: usize) -> Result {
+        // CAST: usize is 64 bits on every target (asserted in the crate root).
+        match first.checked_add(n as u64) {
+            Some(end) if end <= self.geo.it_size => Ok(()),
+            _ => Err(EINVAL),
+        }
+    }
+
     fn read(&self, req: &KtrMockRead) -> Result<isize> {
         let end = req.first.checked_add(req.count).ok_or(EINVAL)?;
         if req.count > KTR_MOCK_READ_MAX || end > self.geo.it_size {
@@ -372,11 +381,7 @@ impl IommuBackend for MockTable {
 
     /// The whole run under one hold of the lock, a leaf at a time.
     fn write_run(&self, first: u64, values: &[u64]) -> Result {
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let end = first.checked_add(values.len() as u64).ok_or(EINVAL)?;
-        if end > self.geo.it_size {
-            return Err(EINVAL);
-        }
+        self.check_run(first, values.len())?;
         self.hw.lock().write(&self.levels, first, values, |_| {})
     }
 
@@ -391,12 +396,8 @@ impl IommuBackend for MockTable {
         core::hint::black_box(warm);
         let mut rest = values;
         for &(first, n) in runs {
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            let end = first.checked_add(n as u64).ok_or(EINVAL)?;
-            if end > self.geo.it_size || n > rest.len() {
-                return Err(EINVAL);
-            }
-            let (run, later) = rest.split_at(n);
+            self.check_run(first, n)?;
+            let (run, later) = rest.split_at_checked(n).ok_or(EINVAL)?;
             hw.write(&self.levels, first, run, |_| {})?;
             rest = later;
         }

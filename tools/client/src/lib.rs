@@ -78,6 +78,9 @@ pub mod uapi;
 pub mod uapi_test;
 
 /// The window checks and index math of rust/pure/window.rs (the module's source).
+#[path = "../../../rust/pure/bitwalk.rs"]
+#[allow(dead_code, reason = "the crate walks set bits only")]
+mod bitwalk;
 #[path = "../../../rust/pure/window.rs"]
 #[allow(dead_code, reason = "the crate uses the window's geometry only")]
 mod window;

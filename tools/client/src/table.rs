@@ -440,7 +440,9 @@ impl Populated {
     /// # Ok::<(), kvm_tce_replay::Error>(())
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        (self.first_page..self.first_page + self.npages).filter(|&p| self.contains(p))
+        crate::bitwalk::SetBits::new(self.words.iter().copied())
+            .take_while(|&bit| bit < self.npages)
+            .map(|bit| self.first_page + bit)
     }
 }
 
