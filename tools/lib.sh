@@ -36,7 +36,7 @@ in_root() {
 			LIBCLANG_PATH=/usr/lib/llvm-19/lib \
 			CARGO_HTTP_CAINFO=/etc/ssl/certs/host-ca.crt \
 			CARGO_HOME="$C/cargo-home" CARGO_TERM_PROGRESS_WHEN=never \
-			KTR_CACHE="$C" TIMEOUT="${TIMEOUT:-}" KVM="${KVM:-}" ARCHES="${ARCHES:-}" \
+			KTR_CACHE="$C" TIMEOUT="${TIMEOUT:-}" KVM="${KVM:-}" ARCHES="${ARCHES:-}" MOCK="${MOCK:-}" \
 			BENCH_REPORT_ONLY="${BENCH_REPORT_ONLY:-}" \
 			/bin/bash -euc "cd \"\$1\"; shift; exec \"\$@\"" in-root "$PWD" "$@"
 	' in_root "$TROOT" "$TOP" "$CACHE" "$@"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Boots the test kernel of ARCH under QEMU (x86_64, ppc64le) or as a UML process (um, the module
-# built in) with an initramfs of our /init, the harness, the ktr CLI and the module, runs the
-# harness in MODE (test, bench; demo runs `ktr probe` and `ktr demo`), keeps the console log and
-# checks it.
-# Usage: run.sh ARCH MODE [HARNESS ARGS...]. KVM=1 uses KVM instead of TCG; TIMEOUT in seconds.
+# built in) with an initramfs of our /init, the harness's programs, the ktr CLI and the module,
+# runs the programs of MODE (test, bench, profile, fuzz; demo runs `ktr probe` and `ktr demo`;
+# kselftest, x86_64 only, runs the installed kselftest tree through its run_kselftest.sh with
+# busybox's shell), keeps the console log and checks it.
+# Usage: run.sh ARCH MODE [ARGS...]. KVM=1 uses KVM instead of TCG; TIMEOUT in seconds; MOCK=0
+# loads the module without its mock backend.
 . "$(dirname "$0")/../lib.sh"
 
 arch=${1:-x86_64}
@@ -23,16 +25,32 @@ stage=$(mktemp -d "$CACHE/initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp}
 cp "$bin/init" "$stage/init"
-cp "$bin/kvm_tce_replay_test" "$bin/ktr" "$stage/bin/"
+cp "$bin"/kvm_tce_replay_{test,bench,fuzz} "$bin/ktr" "$stage/bin/"
 [ -z "$ko" ] || cp "$ko" "$stage/"
+if [ "$mode" = kselftest ]; then
+	[ "$arch" = x86_64 ] || die "the kselftest mode needs the x86_64 VM (busybox and coreutils of the root)"
+	cp -r "$("$TOP/tools/kselftest.sh" "$arch")" "$stage/kselftest"
+	# busybox's shell and utilities (a static binary), each applet a link; coreutils' timeout
+	# at the path runner.sh looks for (busybox's has no --foreground), with its libraries.
+	cp /bin/busybox "$stage/bin/"
+	for applet in $(/bin/busybox --list); do
+		[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
+	done
+	mkdir -p "$stage/usr/bin"
+	cp /usr/bin/timeout "$stage/usr/bin/"
+	for lib in $(ldd /usr/bin/timeout | grep -o '/[^ ]*'); do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
+fi
 mknod -m 600 "$stage/dev/console" c 5 1
 initrd="$stage.cpio"
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd"
 trap 'rm -rf "$stage" "$initrd"' EXIT
 
-log="$logs/$arch-$mode.log"
+log="$logs/$arch-$mode${MOCK:+-mock$MOCK}.log"
 # A warning is a failure (panic_on_warn), as on syzbot.
-append="panic=-1 panic_on_warn=1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args}"
+append="panic=-1 panic_on_warn=1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args} ktr.mock=${MOCK:-1}"
 case $arch in
 x86_64)
 	run=(qemu-system-x86_64 -m 2048 -smp 2 -kernel "$kdir/image")
@@ -47,7 +65,7 @@ ppc64le)
 	;;
 um)
 	# The UML kernel is a program of the toolchain root: its console is our stdout.
-	run=("$kdir/image" mem=2048M con=null con0=fd:0,fd:1 initrd="$initrd" kvm_tce_replay.mock=1)
+	run=("$kdir/image" mem=2048M con=null con0=fd:0,fd:1 initrd="$initrd" kvm_tce_replay.mock=${MOCK:-1})
 	;;
 esac
 if [ "$arch" = um ]; then
@@ -67,7 +85,10 @@ status=${PIPESTATUS[0]}
 set -e -o pipefail
 log "vm: $arch run finished in $(( $(date +%s) - start )) s"
 [ "$status" = 124 ] && { log "vm: FAIL: timed out after ${TIMEOUT:-900} s"; exit 1; }
-need=""
-[ "$mode" = test ] || need=--no-totals
+case $mode in
+test) need="" ;;
+kselftest) need=--nested ;;
+*) need=--no-totals ;;
+esac
 "$CHECKOUT/target/release/logcheck" "$log" $need || { log "vm: FAIL ($arch, $mode): see $log"; exit 1; }
 log "vm: PASS ($arch, $mode)"

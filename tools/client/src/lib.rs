@@ -87,7 +87,7 @@ mod window;
 
 pub use error::{Error, Result};
 #[cfg(feature = "mock")]
-pub use mock::{mock_levels, MockGroup};
+pub use mock::{mock_levels, MockBackend, MockGroup};
 pub use rustix::io::Errno;
 pub use table::{Populated, TceList, TceMap, TceTable};
 /// The arguments of [`TceReplay::create_tce_table`] (`struct kvm_create_spapr_tce_64`).

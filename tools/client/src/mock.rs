@@ -51,7 +51,46 @@ impl KtrMockGroup {
     }
 }
 
+/// Whether the module's mock backend can be used, as [`TceReplay::mock_backend`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MockBackend {
+    /// Built (`CONFIG_KVM_TCE_REPLAY_MOCK`) and enabled (module parameter `mock=1`).
+    Available,
+    /// Built, but the module was loaded without `mock=1`.
+    Disabled,
+    /// Not built: the production configuration.
+    Absent,
+}
+
 impl TceReplay {
+    /// Whether the mock backend answers: it asks for a mock group of an impossible geometry
+    /// (0 levels), which a module with the backend refuses with `EINVAL` before it creates
+    /// anything.
+    ///
+    /// ```no_run
+    /// use kvm_tce_replay::{MockBackend, TceReplay};
+    ///
+    /// let ktr = TceReplay::new()?;
+    /// if ktr.mock_backend() != MockBackend::Available {
+    ///     println!("load the module with mock=1 to run the mock cases");
+    /// }
+    /// # Ok::<(), kvm_tce_replay::Error>(())
+    /// ```
+    pub fn mock_backend(&self) -> MockBackend {
+        let impossible = KtrMockGroup {
+            it_page_shift: 12,
+            levels: 0,
+            it_offset: 0,
+            it_size: 1,
+            flags: 0,
+        };
+        match self.create_mock_group(&impossible).map_err(|e| e.errno()) {
+            Err(Errno::INVAL) | Ok(_) => MockBackend::Available,
+            Err(Errno::PERM) => MockBackend::Disabled,
+            Err(_) => MockBackend::Absent,
+        }
+    }
+
     /// `KTR_CREATE_MOCK_GROUP`: a mock IOMMU group with one hardware table of the given
     /// geometry (`ENOTTY` without the mock backend, `EPERM` if the module was loaded without
     /// `mock=1`).

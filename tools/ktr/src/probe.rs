@@ -6,7 +6,7 @@
 
 use kvm_tce_replay::uapi::*;
 use kvm_tce_replay::uapi_test::*;
-use kvm_tce_replay::{Cap, Errno, TceReplay};
+use kvm_tce_replay::{Cap, MockBackend, TceReplay};
 use serde::Serialize;
 use std::path::Path;
 
@@ -77,20 +77,12 @@ fn ioctls() -> Vec<Ioctl> {
     .collect()
 }
 
-/// Whether the mock backend answers: a mock group of an impossible geometry (0 levels) is
-/// refused with EINVAL by a module that has it, before anything is created.
+/// The mock backend's state, as the probe reports it.
 fn mock_state(ktr: &TceReplay) -> &'static str {
-    let impossible = KtrMockGroup {
-        it_page_shift: 12,
-        levels: 0,
-        it_offset: 0,
-        it_size: 1,
-        flags: 0,
-    };
-    match ktr.create_mock_group(&impossible).map_err(|e| e.errno()) {
-        Err(Errno::INVAL) | Ok(_) => "available",
-        Err(Errno::PERM) => "disabled",
-        Err(_) => "absent",
+    match ktr.mock_backend() {
+        MockBackend::Available => "available",
+        MockBackend::Disabled => "disabled",
+        MockBackend::Absent => "absent",
     }
 }
 

@@ -49,13 +49,44 @@ const KERNEL_FAILURES: &[&str] = &[
     "segfault at",
 ];
 
+/// What TAP a run prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tap {
+    /// None (the demo, the benchmark).
+    None,
+    /// The suite's own, with its `# Totals:` line.
+    Suite,
+    /// kselftest's runner's, with the suite's nested in it behind `# ` (the runner's Totals
+    /// line and the suite's).
+    Nested,
+}
+
+/// A TAP line without the `# ` prefixes of its nesting, and how deep it was: kselftest's runner
+/// prints a program's output behind `# `. A `# Totals:` line is a diagnostic of the level one
+/// prefix up.
+fn nested(line: &str) -> (usize, &str) {
+    let mut rest = untimed(line);
+    let mut depth = 0usize;
+    while let Some(r) = rest.strip_prefix("# ") {
+        rest = r;
+        depth += 1;
+    }
+    if rest.starts_with("Totals:") {
+        (depth.saturating_sub(1), rest)
+    } else {
+        (depth, rest)
+    }
+}
+
 /// What the check of a log found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
     /// Every reason the run failed; empty if it passed.
     pub failures: Vec<String>,
-    /// The TAP `# Totals:` line, if any.
+    /// The suite's TAP `# Totals:` line, if any.
     pub totals: Option<String>,
+    /// The Totals line of kselftest's runner, if any (a nested run).
+    pub runner_totals: Option<String>,
 }
 
 impl Verdict {
@@ -65,8 +96,8 @@ impl Verdict {
     }
 }
 
-/// Checks a console log. `need_totals` is false for modes that print no TAP (the demo).
-pub fn check_log(log: &str, need_totals: bool) -> Verdict {
+/// Checks a console log whose programs print `tap`.
+pub fn check_log(log: &str, tap: Tap) -> Verdict {
     let mut v = Verdict::default();
     let mut loaded = false;
     let mut harness_ok = false;
@@ -75,11 +106,18 @@ pub fn check_log(log: &str, need_totals: bool) -> Verdict {
     let mut taint_seen = false;
     for line in log.lines() {
         let line = line.trim_end_matches('\r');
-        if untimed(line).starts_with("not ok ") {
+        let (depth, tap_line) = nested(line);
+        if tap_line.starts_with("not ok ") {
             v.failures.push(format!("failed case: {line}"));
         }
-        if line.starts_with("# Totals:") {
-            v.totals = Some(line.to_string());
+        if tap_line.starts_with("Totals:") {
+            match (tap, depth) {
+                (Tap::Nested, 0) => v.runner_totals = Some(line.to_string()),
+                (Tap::Nested, 1) | (Tap::Suite | Tap::None, 0) => v.totals = Some(line.to_string()),
+                _ => v
+                    .failures
+                    .push(format!("Totals line nested {depth} deep: {line}")),
+            }
         }
         if let Some(bad) = KERNEL_FAILURES.iter().find(|p| line.contains(*p)) {
             v.failures.push(format!("kernel reported {bad:?}: {line}"));
@@ -115,8 +153,12 @@ pub fn check_log(log: &str, need_totals: bool) -> Verdict {
     if loaded && !harness_ok && !v.failures.iter().any(|f| f.starts_with("harness exited")) {
         v.failures.push("the harness did not finish".into());
     }
-    if need_totals && v.totals.is_none() {
-        v.failures.push("no '# Totals:' line".into());
+    if tap != Tap::None && v.totals.is_none() {
+        v.failures.push("no '# Totals:' line of the suite".into());
+    }
+    if tap == Tap::Nested && v.runner_totals.is_none() {
+        v.failures
+            .push("no '# Totals:' line of kselftest's runner".into());
     }
     if !taint_seen {
         v.failures.push("no taint report".into());
@@ -143,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_clean_run_passes() {
-        let v = check_log(GOOD, true);
+        let v = check_log(GOOD, Tap::Suite);
         assert_eq!(v.failures, Vec::<String>::new());
         assert!(v.totals.unwrap().contains("pass:1"));
     }
@@ -178,7 +220,7 @@ mod tests {
             ),
         ];
         for log in &bad {
-            assert!(!check_log(log, true).passed(), "passed: {log}");
+            assert!(!check_log(log, Tap::Suite).passed(), "passed: {log}");
         }
     }
 
@@ -191,7 +233,10 @@ mod tests {
 
     #[test]
     fn a_built_in_module_needs_its_kunit_suite_not_rmmod() {
-        assert_eq!(check_log(BUILT_IN, true).failures, Vec::<String>::new());
+        assert_eq!(
+            check_log(BUILT_IN, Tap::Suite).failures,
+            Vec::<String>::new()
+        );
         let bad = [
             BUILT_IN.replace("[    0.3] ok 1 kvm_tce_replay\n", ""),
             BUILT_IN.replace("ok 1 kvm_tce_replay", "not ok 1 kvm_tce_replay"),
@@ -200,7 +245,7 @@ mod tests {
             BUILT_IN.replace("tainted 266240", "tainted 266241"),
         ];
         for log in &bad {
-            assert!(!check_log(log, true).passed(), "passed: {log}");
+            assert!(!check_log(log, Tap::Suite).passed(), "passed: {log}");
         }
     }
 
@@ -210,6 +255,49 @@ mod tests {
             "# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\n",
             "",
         );
-        assert!(check_log(&demo, false).passed());
+        assert!(check_log(&demo, Tap::None).passed());
+    }
+
+    /// The x86_64 run through kselftest's runner: the suite's TAP behind `# `.
+    const NESTED: &str = "KTR: module loaded\nTAP version 13\n1..1\n\
+        # timeout set to 1200\n# selftests: kvm_tce_replay: kvm_tce_replay_test\n\
+        # TAP version 13\n# 1..2\n# ok 1 a\n# ok 2 b # SKIP no mock\n\
+        # # Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n\
+        ok 1 selftests: kvm_tce_replay: kvm_tce_replay_test\n\
+        # Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\nKTR: harness exit 0\n\
+        KTR: tainted 4096\nKTR: rmmod ok\n";
+
+    #[test]
+    fn a_nested_run_needs_both_totals_and_no_failed_case_at_any_depth() {
+        let v = check_log(NESTED, Tap::Nested);
+        assert_eq!(v.failures, Vec::<String>::new());
+        assert!(v
+            .totals
+            .unwrap()
+            .contains("pass:1 fail:0 xfail:0 xpass:0 skip:1"));
+        assert!(v.runner_totals.unwrap().contains("skip:0"));
+        let bad = [
+            NESTED.replace("# ok 1 a", "# not ok 1 a"),
+            NESTED.replace("ok 1 selftests", "not ok 1 selftests"),
+            NESTED.replace(
+                "# # Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n",
+                "",
+            ),
+            NESTED.replace(
+                "# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\n",
+                "",
+            ),
+            // The suite skipped as a whole (no device): no Totals of its own.
+            NESTED.replace("# 1..2", "# 1..0 # SKIP no device").replace(
+                "# # Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n",
+                "",
+            ),
+        ];
+        for log in &bad {
+            assert!(!check_log(log, Tap::Nested).passed(), "passed: {log}");
+        }
+        // The suite's log is not a nested one, nor the other way round.
+        assert!(!check_log(NESTED, Tap::Suite).passed());
+        assert!(!check_log(GOOD, Tap::Nested).passed());
     }
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The VM's /init: mounts proc, sys, devtmpfs and debugfs, loads the module with finit_module
-//! (unless the kernel has it built in, as the UML kernel does), runs the harness in the mode the
-//! kernel command line names (`ktr.mode=`; the demo mode runs `ktr probe` and `ktr demo`, the
-//! CLI), reports the taint, unloads the module with delete_module and powers off. Prints `KTR:`
-//! marker lines.
+//! (unless the kernel has it built in, as the UML kernel does; `mock=1` unless the command line
+//! says `ktr.mock=0`), runs the programs of the mode the kernel command line names (`ktr.mode=`:
+//! the test, the benchmark, the fuzzer, `ktr probe` and `ktr demo`, or the installed kselftest
+//! tree's runner), reports the taint, unloads the module with delete_module and powers off. Prints
+//! `KTR:` marker lines. Like the setup script of VFIO's selftests, it binds QEMU's edu device to
+//! vfio-pci when there is one and names it to the test in `VFIO_SELFTESTS_BDF`.
 
 use rustix::fs::{open, Mode, OFlags};
 use rustix::mount::{mount, MountFlags};
@@ -13,8 +15,12 @@ use std::process::Command;
 
 const MODULE: &str = "/kvm_tce_replay.ko";
 const MODULE_NAME: &std::ffi::CStr = c"kvm_tce_replay";
-const HARNESS: &str = "/bin/kvm_tce_replay_test";
+const TEST: &str = "/bin/kvm_tce_replay_test";
+const BENCH: &str = "/bin/kvm_tce_replay_bench";
+const FUZZ: &str = "/bin/kvm_tce_replay_fuzz";
 const KTR: &str = "/bin/ktr";
+/// The installed kselftest tree's runner (the kselftest mode): run by busybox's shell.
+const KSELFTEST: &str = "/kselftest/run_kselftest.sh";
 const DEVICE: &str = "/dev/kvm-tce-replay";
 
 /// How the module came to be there.
@@ -38,16 +44,40 @@ fn mounts() {
             println!("KTR: error: mount {target}: {e}");
         }
     }
+    // The links udev would make: kselftest's runner writes to /dev/stdout.
+    for (link, to) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        if let Err(e) = std::os::unix::fs::symlink(to, link) {
+            println!("KTR: error: symlink {link}: {e}");
+        }
+    }
 }
 
-/// `ktr.mode=` and `ktr.args=` (comma separated) from the kernel command line.
-fn command_line() -> (String, Vec<String>) {
+/// What the kernel command line asks of /init.
+struct CommandLine {
+    /// `ktr.mode=`: which programs run.
+    mode: String,
+    /// `ktr.args=` (comma separated): their arguments.
+    args: Vec<String>,
+    /// `ktr.mock=0` loads the module without its mock backend.
+    mock: bool,
+}
+
+/// `ktr.mode=`, `ktr.args=` and `ktr.mock=` from the kernel command line.
+fn command_line() -> CommandLine {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let mut mode = String::from("test");
     let mut args = Vec::new();
+    let mut mock = true;
     for word in cmdline.split_whitespace() {
         if let Some(m) = word.strip_prefix("ktr.mode=") {
             mode = m.to_string();
+        } else if let Some(m) = word.strip_prefix("ktr.mock=") {
+            mock = m != "0";
         } else if let Some(a) = word.strip_prefix("ktr.args=") {
             args = a
                 .split(',')
@@ -56,10 +86,10 @@ fn command_line() -> (String, Vec<String>) {
                 .collect();
         }
     }
-    (mode, args)
+    CommandLine { mode, args, mock }
 }
 
-fn load_module() -> Loaded {
+fn load_module(mock: bool) -> Loaded {
     if !std::path::Path::new(MODULE).exists() && std::path::Path::new(DEVICE).exists() {
         println!("KTR: module built in");
         return Loaded::BuiltIn;
@@ -71,7 +101,8 @@ fn load_module() -> Loaded {
             return Loaded::No;
         }
     };
-    match finit_module(&fd, c"mock=1", 0) {
+    let params = if mock { c"mock=1" } else { c"mock=0" };
+    match finit_module(&fd, params, 0) {
         Ok(()) => {
             println!("KTR: module loaded");
             Loaded::Module
@@ -90,15 +121,21 @@ fn main() {
         std::env::consts::ARCH,
         rustix::param::page_size()
     );
-    let (mode, args) = command_line();
+    let cmdline = command_line();
     // What boot left behind is not ours: forget it before the module runs.
     kmemleak("clear");
-    let loaded = load_module();
+    let loaded = load_module(cmdline.mock);
     if loaded != Loaded::No {
+        let vfio = vfio_device();
         // Each program in turn until one fails; the last status is the run's.
         let mut exit = "0".to_string();
-        for (program, argv) in programs(&mode, &args) {
-            match Command::new(program).args(&argv).status().map(|s| s.code()) {
+        for (program, argv) in programs(&cmdline.mode, &cmdline.args) {
+            let mut command = Command::new(program);
+            command.args(&argv).env("PATH", "/bin:/usr/bin");
+            if let Some(bdf) = &vfio {
+                command.env("VFIO_SELFTESTS_BDF", bdf);
+            }
+            match command.status().map(|s| s.code()) {
                 Ok(Some(0)) => continue,
                 Ok(Some(code)) => exit = code.to_string(),
                 Ok(None) => exit = "signal".to_string(),
@@ -126,14 +163,45 @@ fn main() {
 }
 
 /// The programs a mode runs, with their arguments: the demo is the CLI's `ktr probe` and
-/// `ktr demo`; every other mode is the harness's.
+/// `ktr demo`; `kselftest` is the installed kselftest tree's runner; the others are the
+/// harness's programs.
 fn programs(mode: &str, args: &[String]) -> Vec<(&'static str, Vec<String>)> {
-    if mode == "demo" {
-        vec![(KTR, vec!["probe".into()]), (KTR, vec!["demo".into()])]
-    } else {
-        let argv = std::iter::once(mode.to_string()).chain(args.iter().cloned());
-        vec![(HARNESS, argv.collect())]
+    let args = args.to_vec();
+    match mode {
+        "demo" => vec![(KTR, vec!["probe".into()]), (KTR, vec!["demo".into()])],
+        "kselftest" => vec![("/bin/sh", [vec![KSELFTEST.into()], args].concat())],
+        "bench" => vec![(BENCH, args)],
+        "profile" => vec![(BENCH, [vec![mode.into()], args].concat())],
+        "fuzz" => vec![(FUZZ, args)],
+        _ => vec![(TEST, args)],
     }
+}
+
+/// QEMU's edu device (PCI 1234:11e8), the DMA engine of the real-backend case.
+const EDU: (&str, &str) = ("0x1234", "0x11e8");
+
+/// Binds the edu device, if the VM has one, to vfio-pci (as VFIO selftests' setup.sh does with
+/// the device it is given) and returns its address.
+fn vfio_device() -> Option<String> {
+    let devices = std::fs::read_dir("/sys/bus/pci/devices").ok()?;
+    for dev in devices.flatten() {
+        let path = dev.path();
+        let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
+        if (read("vendor").trim(), read("device").trim()) != EDU {
+            continue;
+        }
+        let bdf = dev.file_name().to_string_lossy().into_owned();
+        if !path.join("driver").exists() {
+            let bound = std::fs::write(path.join("driver_override"), "vfio-pci")
+                .and_then(|()| std::fs::write("/sys/bus/pci/drivers_probe", &bdf));
+            match bound {
+                Ok(()) => println!("KTR: {bdf} (edu) bound to vfio-pci"),
+                Err(e) => println!("KTR: error: binding {bdf} (edu) to vfio-pci: {e}"),
+            }
+        }
+        return Some(bdf);
+    }
+    None
 }
 
 /// kmemleak's control file (a debug kernel; absent elsewhere).

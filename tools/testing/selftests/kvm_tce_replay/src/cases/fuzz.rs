@@ -653,7 +653,7 @@ pub fn fuzz_budget() -> CaseResult {
     Ok(())
 }
 
-/// `kvm_tce_replay_test fuzz [seed=N] [time=SECONDS]`: runs until stopped, or for `time=`
+/// `kvm_tce_replay_fuzz [seed=N] [time=SECONDS]`: runs until stopped, or for `time=`
 /// seconds; exit status 1 on a failure, which is printed shrunk.
 pub fn main() -> i32 {
     let budget = match arg("time") {

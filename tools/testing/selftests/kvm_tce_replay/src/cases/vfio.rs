@@ -97,29 +97,38 @@ fn argsz<T>() -> u32 {
     size_of::<T>() as u32
 }
 
-/// The edu device's PCI address, bound to vfio-pci, and its IOMMU group number.
-fn bind_edu() -> std::result::Result<(String, String), Stop> {
-    let dir = std::fs::read_dir("/sys/bus/pci/devices").map_err(|e| fail(&e))?;
-    for dev in dir.flatten() {
-        let path = dev.path();
-        let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
-        if (read("vendor").trim(), read("device").trim()) != EDU {
-            continue;
-        }
-        let name = dev.file_name().to_string_lossy().into_owned();
-        if !path.join("driver").exists() {
-            std::fs::write(path.join("driver_override"), "vfio-pci").map_err(|e| fail(&e))?;
-            std::fs::write("/sys/bus/pci/drivers_probe", &name)
-                .map_err(|e| fail(&format!("binding {name} to vfio-pci: {e}")))?;
-        }
-        let group = std::fs::read_link(path.join("iommu_group")).map_err(|e| fail(&e))?;
-        let group = group
-            .file_name()
-            .map(|g| g.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        return Ok((name, group));
+/// The device to test with, as VFIO's selftests name it: the PCI address in
+/// `VFIO_SELFTESTS_BDF`, already bound to vfio-pci (by VFIO selftests' scripts/setup.sh, or the
+/// VM's /init). The case skips without one, and never binds or rebinds a device itself.
+const BDF_VAR: &str = "VFIO_SELFTESTS_BDF";
+
+/// The device's PCI address and its IOMMU group number; a skip if there is no device to use.
+fn vfio_device() -> std::result::Result<(String, String), Stop> {
+    let Ok(name) = std::env::var(BDF_VAR) else {
+        return Err(Stop::Skip(format!(
+            "no device: {BDF_VAR} names none (QEMU's edu, bound to vfio-pci)"
+        )));
+    };
+    let path = std::path::Path::new("/sys/bus/pci/devices").join(&name);
+    let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
+    if (read("vendor").trim(), read("device").trim()) != EDU {
+        return Err(Stop::Skip(format!(
+            "{name} is not QEMU's edu device, whose DMA engine the case drives"
+        )));
     }
-    Err(Stop::Fail("no edu PCI device (QEMU -device edu)".into()))
+    let driver = std::fs::read_link(path.join("driver")).ok();
+    let driver = driver.as_deref().and_then(|d| d.file_name());
+    if driver.is_none_or(|d| d != "vfio-pci") {
+        return Err(Stop::Skip(format!(
+            "{name} is bound to {driver:?}, not vfio-pci: bind it first"
+        )));
+    }
+    let group = std::fs::read_link(path.join("iommu_group")).map_err(|e| fail(&e))?;
+    let group = group
+        .file_name()
+        .map(|g| g.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((name, group))
 }
 
 /// `r`, or a failure naming the step that failed.
@@ -262,7 +271,7 @@ pub fn real_vfio_group() -> CaseResult {
     if !cfg!(target_arch = "powerpc64") {
         return Err(Stop::Skip("the real backend is powerpc only".into()));
     }
-    let (name, group_no) = bind_edu()?;
+    let (name, group_no) = vfio_device()?;
     let rw = OFlags::RDWR | OFlags::CLOEXEC;
     let container = step(
         "open /dev/vfio/vfio",
@@ -412,4 +421,21 @@ fn attach_vfio(dev: &TceReplay, table: &TceTable, group: &OwnedFd, attach: bool)
         dev.detach(table, group)
     };
     Ok(r?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a device named, or with one that is not a bound edu, the case skips: it never
+    /// binds a device itself. (The only test of this crate that sets the variable.)
+    #[test]
+    fn no_device_to_use_is_a_skip() {
+        let skip = |r: std::result::Result<(String, String), Stop>| matches!(r, Err(Stop::Skip(_)));
+        std::env::remove_var(BDF_VAR);
+        assert!(skip(vfio_device()));
+        std::env::set_var(BDF_VAR, "0000:ff:1f.7");
+        assert!(skip(vfio_device()));
+        std::env::remove_var(BDF_VAR);
+    }
 }
