@@ -47,9 +47,9 @@ for arch in $arches; do
 	# On x86_64 the suite runs as kselftest runs it: built and installed by the kernel tree's
 	# selftests Makefile, run by the installed tree's run_kselftest.sh (its TAP nested in the
 	# runner's, behind "# ").
-	mode=test nest=""
-	[ "$arch" != x86_64 ] || mode=kselftest nest="# "
-	log "check: VM suite on $arch${nest:+ through kselftest's run_kselftest.sh}"
+	mode=test nest="" how=""
+	[ "$arch" != x86_64 ] || mode=kselftest nest="# " how=" through the installed kselftest tree"
+	log "check: VM suite on $arch$how"
 	"$TOP/tools/vm/run.sh" "$arch" "$mode"
 	vm=$(sed -n "s/^$nest# Totals: pass:\([0-9]*\) .*/\1/p" "$CHECKOUT/logs/$arch-$mode.log" | tail -1)
 	[ -n "$vm" ] || die "no Totals line of the suite in $CHECKOUT/logs/$arch-$mode.log"
