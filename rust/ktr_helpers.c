@@ -68,12 +68,25 @@ void ktr_xa_release(struct xarray *xa, unsigned long index)
 }
 
 /*
- * Copies up to @n present entries of @xa in [@index, @last] into @entries and their indices
- * into @indices, in index order, and returns how many (fewer than @n: the range has no more).
- * One xas_for_each() walk under the RCU read lock, which steps from slot to slot and node to
- * node where xa_find() descends from the root for every entry; reserved (zero) entries and
- * retries are skipped as xa_find() skips them. The @size bytes at each entry found are
- * prefetched.
+ * Marks the entry just stored at @index of @xa with XA_MARK_0, which every entry of a
+ * SparseMap carries: the batch walk below then finds entries through the nodes' mark bitmaps
+ * instead of reading every slot. Called with the xa_lock held, as __xa_set_mark() needs.
+ */
+void ktr_xa_mark_locked(struct xarray *xa, unsigned long index)
+{
+	__xa_set_mark(xa, index, XA_MARK_0);
+}
+
+/*
+ * Copies up to @n entries of @xa in [@index, @last] into @entries and their indices into
+ * @indices, in index order, and returns how many (fewer than @n: the range has no more). One
+ * xas_for_each_marked() walk under the RCU read lock, which steps from node to node where
+ * xa_find() descends from the root for every entry, and inside a node finds the next entry in
+ * its XA_MARK_0 bitmap (one word) where xas_for_each() reads each of its 64 slots: at one entry
+ * in a node, that is one cache line instead of eight. An entry is marked under the xa_lock right
+ * after it is stored, so the walk may miss one being stored meanwhile, as an xa_find() just
+ * before the store would; reserved (zero) entries are never marked, retries are skipped. The
+ * @size bytes at each entry found are prefetched.
  */
 unsigned int ktr_xa_find_batch(struct xarray *xa, unsigned long index, unsigned long last,
 			       void **entries, unsigned long *indices, unsigned int n, size_t size)
@@ -85,7 +98,7 @@ unsigned int ktr_xa_find_batch(struct xarray *xa, unsigned long index, unsigned 
 	if (!n)
 		return 0;
 	rcu_read_lock();
-	xas_for_each(&xas, entry, last) {
+	xas_for_each_marked(&xas, entry, last, XA_MARK_0) {
 		if (xas_retry(&xas, entry))
 			continue;
 		entries[found] = entry;

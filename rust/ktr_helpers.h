@@ -16,6 +16,7 @@ void ktr_uncharge_memlock(struct mm_struct *mm, unsigned long pages);
 unsigned int ktr_lock_fault_page(struct vm_fault *vmf);
 int ktr_xa_reserve(struct xarray *xa, unsigned long index);
 void ktr_xa_release(struct xarray *xa, unsigned long index);
+void ktr_xa_mark_locked(struct xarray *xa, unsigned long index);
 unsigned int ktr_xa_find_batch(struct xarray *xa, unsigned long index, unsigned long last,
 			       void **entries, unsigned long *indices, unsigned int n, size_t size);
 

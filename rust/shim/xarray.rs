@@ -18,6 +18,7 @@ use kernel::{
 extern "C" {
     fn ktr_xa_reserve(xa: *mut bindings::xarray, index: c_ulong) -> c_int;
     fn ktr_xa_release(xa: *mut bindings::xarray, index: c_ulong);
+    fn ktr_xa_mark_locked(xa: *mut bindings::xarray, index: c_ulong);
     fn ktr_xa_find_batch(
         xa: *mut bindings::xarray,
         index: c_ulong,
@@ -36,7 +37,8 @@ extern "C" {
 /// # Invariants
 ///
 /// Every entry of `xa` is a pointer from `KBox::into_raw` of a `T`; entries are only inserted,
-/// never replaced or erased, until `drop`.
+/// never replaced or erased, until `drop`. Every entry carries `XA_MARK_0`, set under the
+/// `xa_lock` with the store, which is how [`SparseMap::iter`] finds them.
 #[pin_data(PinnedDrop)]
 pub(crate) struct SparseMap<T> {
     #[pin]
@@ -84,8 +86,9 @@ impl<T> SparseMap<T> {
         }
         let idx = usize::try_from(index).map_err(|_| EINVAL)?;
         let new = KBox::into_raw(make()?);
-        // SAFETY: the XArray is initialised; `__xa_cmpxchg` needs its lock, taken around it (and
-        // dropped by it while allocating its nodes, charged to the caller's memory cgroup).
+        // SAFETY: the XArray is initialised; `__xa_cmpxchg` and `__xa_set_mark` (in the helper)
+        // need its lock, taken around them (and dropped by `__xa_cmpxchg` while allocating its
+        // nodes, charged to the caller's memory cgroup). A null `old` means `new` went in.
         let old = unsafe {
             bindings::xa_lock(self.xa.get());
             let old = bindings::__xa_cmpxchg(
@@ -95,6 +98,10 @@ impl<T> SparseMap<T> {
                 new.cast(),
                 bindings::GFP_KERNEL_ACCOUNT,
             );
+            if old.is_null() {
+                // INVARIANT: the new entry is marked before the lock is dropped.
+                ktr_xa_mark_locked(self.xa.get(), idx);
+            }
             bindings::xa_unlock(self.xa.get());
             old
         };
@@ -140,9 +147,10 @@ impl<T> SparseMap<T> {
     }
 
     /// The values at indices in `from..=last`, in index order, found [`BATCH`] at a time
-    /// by one walk of the XArray each (not one descent from the root per value), each batch's
-    /// values prefetched so that their cache misses overlap. A value
-    /// inserted behind the iterator's position after its batch was found is not seen.
+    /// by one walk of the XArray each (not one descent from the root per value) through the
+    /// nodes' bitmaps of `XA_MARK_0`, each batch's values prefetched so that their cache misses
+    /// overlap. A value inserted behind the iterator's position after its batch was found is not
+    /// seen.
     pub(crate) fn iter(&self, from: u64, last: u64) -> Iter<'_, T> {
         Iter {
             map: self,
@@ -240,11 +248,16 @@ impl<'a, T> Reservation<'a, T> {
     pub(crate) fn fill(self, value: KBox<T>) -> Result<&'a T> {
         let new = KBox::into_raw(value);
         let xa = self.map.xa.get();
-        // SAFETY: the XArray is initialised; `__xa_store` needs its lock, taken around it. The
-        // index holds the reservation (a zero entry), never a value: only this token fills it.
+        // SAFETY: the XArray is initialised; `__xa_store` and `__xa_set_mark` (in the helper)
+        // need its lock, taken around them. The index holds the reservation (a zero entry),
+        // never a value: only this token fills it. `xa_err` only inspects the value.
         let old = unsafe {
             bindings::xa_lock(xa);
             let old = bindings::__xa_store(xa, self.index, new.cast(), bindings::GFP_NOWAIT);
+            if bindings::xa_err(old) == 0 {
+                // INVARIANT: the new entry is marked before the lock is dropped.
+                ktr_xa_mark_locked(xa, self.index);
+            }
             bindings::xa_unlock(xa);
             old
         };
