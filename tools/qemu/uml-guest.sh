@@ -5,7 +5,8 @@
 # program. The guest's DMA goes through its TCEs (H_PUT_TCE/H_PUT_TCE_INDIRECT/H_STUFF_TCE, which
 # QEMU sends to the module; QEMU translates every DMA through the module's table mapping):
 #   GUEST=vfio (default): the cached ppc64le test kernel with the suite's initramfs; its
-#     real_vfio_group case (CASE= picks another) binds QEMU's edu device to vfio-pci and has it DMA;
+#     /init binds QEMU's edu device to vfio-pci and its real_vfio_group case (CASE= picks
+#     another) has it DMA;
 #   GUEST=virtio: a small kernel (tools/qemu/guest-kernel.sh) probing virtio-blk and virtio-rng
 #     with iommu_platform=on; it reads the partition table of a disk image and stops (no init).
 # Prints the guest's console, the module's debugfs listing while the tables are live, and counts
