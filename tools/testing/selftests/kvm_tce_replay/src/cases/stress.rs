@@ -165,7 +165,8 @@ pub fn stress_everything() -> CaseResult {
     let groups = [dev.create_group_for(&t, 16)?, dev.create_group_for(&t, 12)?];
     let third = dev.create_group_for(&t, 16)?;
     let stop = AtomicBool::new(false);
-    let ops = AtomicU64::new(0);
+    // Per thread: PUT, INDIRECT/STUFF, writes through the mapping, attaches, second tables.
+    let ops: [AtomicU64; 5] = Default::default();
     let tce_of = |x: u64| match x % 8 {
         0 => 0,
         1 => (x >> 8) & !RW,
@@ -180,7 +181,7 @@ pub fn stress_everything() -> CaseResult {
                     let x = r.next();
                     t.put(x % half, tce_of(x >> 1))
                         .map_err(|e| format!("put: {e:?}"))?;
-                    ops.fetch_add(1, Ordering::Relaxed);
+                    ops[0].fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             }),
@@ -200,7 +201,7 @@ pub fn stress_everything() -> CaseResult {
                         t.put_indirect(at, &list)
                             .map_err(|e| format!("indirect: {e:?}"))?;
                     }
-                    ops.fetch_add(1, Ordering::Relaxed);
+                    ops[1].fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             }),
@@ -215,7 +216,7 @@ pub fn stress_everything() -> CaseResult {
                         tce_of(r.next())
                     };
                     map.write((half + x % half) as usize, value);
-                    ops.fetch_add(1, Ordering::Relaxed);
+                    ops[2].fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             }),
@@ -233,7 +234,7 @@ pub fn stress_everything() -> CaseResult {
                     if r.next().is_multiple_of(2) {
                         dev.detach(&t, g).map_err(|e| format!("detach: {e:?}"))?;
                     }
-                    ops.fetch_add(1, Ordering::Relaxed);
+                    ops[3].fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             }),
@@ -254,7 +255,7 @@ pub fn stress_everything() -> CaseResult {
                         return Err("a hardware table was attached to two tables".into());
                     }
                     drop(other);
-                    ops.fetch_add(1, Ordering::Relaxed);
+                    ops[4].fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             }),
@@ -266,7 +267,15 @@ pub fn stress_everything() -> CaseResult {
             .try_for_each(|w| w.join().unwrap_or_else(|_| Err("a thread panicked".into())))
     });
     result.map_err(|e| crate::Stop::Fail(format!("stress (seed={seed}): {e}")))?;
-    crate::diag!("stress: {} operations", ops.load(Ordering::Relaxed));
+    let n = ops.each_ref().map(|o| o.load(Ordering::Relaxed));
+    crate::diag!(
+        "stress: {} PUTs, {} INDIRECT/STUFFs, {} writes through the mapping, {} attaches, {} second tables",
+        n[0],
+        n[1],
+        n[2],
+        n[3],
+        n[4]
+    );
     let w = t.window();
     let expected = |g: usize, upto: u64| -> Result<Vec<u64>, crate::Stop> {
         let hw = covering(&w, [16, 12][g]);
