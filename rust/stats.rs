@@ -28,6 +28,8 @@ pub(crate) struct TableStats {
     pub(crate) last_ns: AtomicU64,
     pub(crate) last_visited: AtomicU64,
     pub(crate) last_skipped: AtomicU64,
+    /// Faults on the table's mappings answered with SIGBUS.
+    pub(crate) faults_refused: AtomicU64,
 }
 
 /// What one replay did.
@@ -79,6 +81,7 @@ impl TableStats {
                 last_ns: AtomicU64::new(0),
                 last_visited: AtomicU64::new(0),
                 last_skipped: AtomicU64::new(0),
+                faults_refused: AtomicU64::new(0),
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -117,6 +120,7 @@ impl TableStats {
             last_replay_ns: get(&self.last_ns),
             last_entries_visited: get(&self.last_visited),
             last_tces_skipped: get(&self.last_skipped),
+            faults_refused: get(&self.faults_refused),
         }
     }
 }
@@ -136,7 +140,7 @@ impl fmt::Debug for Summary {
             let s = t.to_uapi();
             writeln!(
                 f,
-                "liobn {:#x}: entries {} pages_allocated {} groups {} replays {} last: walked {} visited {} tces {} skipped {} hw_entries {} ns {}",
+                "liobn {:#x}: entries {} pages_allocated {} groups {} replays {} last: walked {} visited {} tces {} skipped {} hw_entries {} ns {} faults_refused {}",
                 t.liobn,
                 s.window_entries,
                 s.pages_allocated,
@@ -147,7 +151,8 @@ impl fmt::Debug for Summary {
                 s.last_tces_replayed,
                 s.last_tces_skipped,
                 s.last_hw_entries_written,
-                s.last_replay_ns
+                s.last_replay_ns,
+                s.faults_refused
             )?;
         }
         Ok(())

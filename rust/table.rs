@@ -577,11 +577,20 @@ impl AnonFile for Table {
     fn fault(&self, pgoff: usize, write: bool, insert: &mut dyn FnMut(Option<&Page>)) -> Result {
         // CAST: usize is 64 bits on every target (asserted in the crate root).
         let index = pgoff as u64;
+        let refused = || {
+            self.stats.faults_refused.fetch_add(1, Ordering::Relaxed);
+            EFAULT
+        };
+        // Past the table's end (the mapping may be longer than the table): SIGBUS, as
+        // kvm_spapr_tce_fault answers past kvmppc_tce_pages().
+        if index >= self.page_count() {
+            return Err(refused());
+        }
         let mut st = self.lock();
         let page = if write {
             // A page that cannot be allocated or charged (RLIMIT_MEMLOCK) is SIGBUS for the
             // writer (EFAULT), not an OOM: the global OOM killer would not free anything here.
-            self.page_or_alloc(&mut st, index).map_err(|_| EFAULT)?
+            self.page_or_alloc(&mut st, index).map_err(|_| refused())?
         } else {
             match self.pages.get(index) {
                 Some(page) => page,

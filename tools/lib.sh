@@ -14,6 +14,9 @@ TROOT="$CACHE/root-$ROOT_KEY"
 # overwrite each other's binaries in the middle of a run.
 CHECKOUT="$CACHE/checkout-$(printf %s "$TOP" | sha256sum | cut -c1-12)"
 
+# The host's CPU model, as /proc/cpuinfo names it (x86: "model name", POWER: "cpu").
+host_cpu() { sed -n 's/^\(model name\|cpu\)[[:space:]]*: //p' /proc/cpuinfo | head -1; }
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

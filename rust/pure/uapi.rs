@@ -226,6 +226,9 @@ pub struct KtrTableStats {
     /// Last replay: entries skipped because they fail the `H_PUT_TCE` checks (written through
     /// mmap): not replayed, and the group's entries for them stay clear.
     pub last_tces_skipped: u64,
+    /// Faults on the table's mappings answered with SIGBUS: a page past the table's end, or a
+    /// write to a page that could not be allocated or charged.
+    pub faults_refused: u64,
 }
 
 /// Attaches (or detaches) the IOMMU group `groupfd` to the TCE table `tablefd`, like
@@ -291,5 +294,5 @@ const _: () = {
     assert!(size_of::<KvmUserspaceMemoryRegion>() == 32);
     assert!(size_of::<KtrAttach>() == 16);
     assert!(size_of::<KtrPopulated>() == 32);
-    assert!(size_of::<KtrTableStats>() == 88);
+    assert!(size_of::<KtrTableStats>() == 96);
 };

@@ -66,7 +66,8 @@ pub(crate) trait AnonFile: Send + Sync + Sized + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Number of pages that can be faulted in; past them, accesses raise SIGBUS.
+    /// Number of pages that can be mapped; a page past them is never in a mapping (the object's
+    /// [`AnonFile::fault`] refuses it), so making one writable raises SIGBUS.
     fn pages(&self) -> usize {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -74,7 +75,9 @@ pub(crate) trait AnonFile: Send + Sync + Sized + 'static {
     /// Finds the page at page offset `pgoff` (allocating it for a write fault) and calls
     /// `insert` with it, or with `None` to map the zero page read-only, atomically with respect
     /// to the object's page allocations. The page is mapped writable only for a write fault:
-    /// the first write to a page mapped by a read comes to [`AnonFile::mkwrite`].
+    /// the first write to a page mapped by a read comes to [`AnonFile::mkwrite`]. `pgoff` is
+    /// any page of the mapping, which may extend past [`AnonFile::pages`]; an error (one past
+    /// them included) is SIGBUS for the faulting access, ENOMEM an OOM.
     fn fault(&self, _pgoff: usize, _write: bool, _insert: &mut dyn FnMut(Option<&Page>)) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -209,9 +212,6 @@ impl<T: AnonFile> Ops<T> {
             let write = (*vmf).flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0;
             (this, f.pgoff, write)
         };
-        if pgoff >= this.pages() {
-            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
-        }
         let mut ret = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
         let mut insert = |page: Option<&Page>| {
             ret = match page {

@@ -75,11 +75,16 @@ else
 	how="under QEMU"
 	run+=(-nographic -no-reboot -initrd "$initrd" -append "$append")
 fi
+# The machine first, so that a log (and a failure in it) says where it came from: UML runs on
+# the host's kernel and takes its fault information and FPU state from it.
+host="host: Linux $(uname -r) $(uname -m), $(host_cpu), $(nproc) cores"
+printf '%s\n' "$host" >"$log"
+log "vm: $host"
 log "vm: booting $arch (mode $mode) $how; console log: $log"
 start=$(date +%s)
 set +e +o pipefail
 timeout "${TIMEOUT:-900}" "${run[@]}" \
-	</dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
+	</dev/null 2>&1 | sed -u 's/\r$//' | tee -a "$log" |
 	grep --line-buffered -E '^(ok|not ok|# |KTR:|probe:|demo:|bench:|TAP|1\.\.)|BUG:|WARNING:|Oops|stall|lockup|panic|kvm_tce_replay'
 status=${PIPESTATUS[0]}
 set -e -o pipefail

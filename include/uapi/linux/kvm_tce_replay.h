@@ -74,6 +74,7 @@ struct ktr_table_stats {
 	__u64 last_replay_ns;
 	__u64 last_entries_visited;	/* TCE slots looked at in the walked pages */
 	__u64 last_tces_skipped;	/* entries failing the H_PUT_TCE checks, not replayed */
+	__u64 faults_refused;		/* mmap faults answered SIGBUS (past the end, no memory) */
 };
 
 struct ktr_attach {

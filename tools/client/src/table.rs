@@ -522,6 +522,21 @@ impl TceMap {
         self.len / 8
     }
 
+    /// The address of entry 0 (for handing the mapping to code that reads it itself).
+    ///
+    /// ```no_run
+    /// # use kvm_tce_replay::{TceReplay, TceTableArgs};
+    /// # let ktr = TceReplay::new()?;
+    /// let table = ktr.create_tce_table(TceTableArgs::new(1, 16, 0, 1 << 20))?;
+    /// let map = table.map(0, 1)?;
+    /// // SAFETY: entry 0 is inside the mapping, which lives as long as `map`.
+    /// assert_eq!(unsafe { map.as_ptr().read_volatile() }, map.read(0));
+    /// # Ok::<(), kvm_tce_replay::Error>(())
+    /// ```
+    pub fn as_ptr(&self) -> *const u64 {
+        self.ptr
+    }
+
     /// Whether no entry is mapped.
     ///
     /// ```no_run

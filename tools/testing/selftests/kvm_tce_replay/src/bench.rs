@@ -400,8 +400,7 @@ fn run_bench(platform: &str) -> Result<()> {
 /// Runs the benchmark; returns the exit code.
 pub fn run() -> i32 {
     // UML runs kernel code natively; QEMU (TCG) emulates it.
-    let uml = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains("User Mode Linux"));
-    let platform = if uml {
+    let platform = if crate::fixture::is_uml() {
         format!("{}-uml", std::env::consts::ARCH)
     } else {
         format!("{}-vm", std::env::consts::ARCH)

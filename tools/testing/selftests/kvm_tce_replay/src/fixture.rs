@@ -23,6 +23,12 @@ pub fn open() -> Result<TceReplay> {
     Ok(dev)
 }
 
+/// Whether the kernel under test is UML (its /proc/cpuinfo says so), which runs kernel code
+/// natively and takes its fault information from its host.
+pub fn is_uml() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains("User Mode Linux"))
+}
+
 /// The cases' shortcuts on a context.
 pub trait DeviceExt {
     /// A table at bus offset 0.

@@ -150,7 +150,7 @@ fn run_on(device: &str, cases: &[cases::Case], filter: Option<&str>) -> i32 {
 pub fn run_child(mode: &str, args: &[String]) {
     let num = |i: usize| -> u64 { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0) };
     match mode {
-        "child-touch" => cases::mmap::child_touch(num(0) as usize, num(1) as usize),
+        "child-touch" => cases::mmap::child_touch(num(0) as i32, num(1) as usize, num(2) as usize),
         "child-memlock" => cases::hostile::child_memlock(num(0)),
         "child-attach" => cases::hostile::child_attach(num(0) as i32),
         "child-foreign" => cases::hostile::child_foreign(num(0) as i32, num(1) as i32),

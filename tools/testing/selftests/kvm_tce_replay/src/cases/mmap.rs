@@ -4,8 +4,11 @@
 //! writes through the mapping and through the hcalls see each other, past the table is SIGBUS.
 
 use crate::fixture::{self, DeviceExt};
-use crate::{ensure, ensure_eq, CaseResult, Stop};
+use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
+use kvm_tce_replay::TceTable;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const RW: u64 = 3;
 
@@ -60,41 +63,176 @@ pub fn write_through_mmap() -> CaseResult {
     Ok(())
 }
 
-/// Run in a child process: maps `pages` pages of a table of one TCE page and touches `entry`.
-pub fn child_touch(pages: usize, entry: usize) -> ! {
+/// The address the child is about to read, for its signal handler's report.
+static TOUCHING: AtomicUsize = AtomicUsize::new(0);
+
+/// A fixed buffer that formats without allocating (in a signal handler).
+struct Line {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl std::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// SIGBUS and SIGSEGV handler of the child: reports the signal as the kernel delivered it, then
+/// returns; the handler is reset (SA_RESETHAND), so the access faults again and the signal
+/// kills the child.
+extern "C" fn report_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    use std::fmt::Write;
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    let mut line = Line {
+        buf: [0; 160],
+        len: 0,
+    };
+    let touching = TOUCHING.load(Ordering::Relaxed);
+    let _ = writeln!(
+        line,
+        "# child: signal {sig} si_code {code} si_addr {addr:#x} reading {touching:#x}"
+    );
+    // SAFETY: write(2) is async-signal-safe; the buffer is ours.
+    unsafe { libc::write(1, line.buf.as_ptr().cast(), line.len) };
+}
+
+/// Run in a child process: maps `pages` pages of the inherited table `tablefd` (one TCE page of
+/// 64 KiB TCEs) and reads `entry`, printing what it read or the signal the read raised.
+pub fn child_touch(tablefd: i32, pages: usize, entry: usize) -> ! {
     let run = || -> kvm_tce_replay::Result<()> {
-        let dev = fixture::open()?;
         let epp = rustix::param::page_size() as u64 / 8;
-        let t = dev.create_table(1, 16, epp)?;
+        // SAFETY: the parent passed this fd open, without O_CLOEXEC, for us to own.
+        let fd = unsafe { OwnedFd::from_raw_fd(tablefd) };
+        let t = TceTable::new(fd, 16, 0, epp)?;
         let m = t.map(0, pages)?;
-        println!("# child: reading entry {entry}");
-        let _ = m.read(entry);
+        // On the thread's own stack (no SA_ONSTACK): a signal frame always fits there, whatever
+        // the size of the FPU state the kernel saves in it.
+        // SAFETY: a zeroed sigaction is a valid empty one; the handler only formats into its own
+        // buffer and calls write(2).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = report_fault
+                as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
+                as libc::sighandler_t;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESETHAND;
+            for sig in [libc::SIGBUS, libc::SIGSEGV] {
+                if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                    return Err(rustix::io::Errno::from_raw_os_error(libc::EINVAL).into());
+                }
+            }
+        }
+        let addr = m.as_ptr() as usize + entry * 8;
+        TOUCHING.store(addr, Ordering::Relaxed);
+        println!("# child: reading entry {entry} at {addr:#x}");
+        let value = m.read(entry);
+        println!("# child: read {value:#x}");
         Ok(())
     };
     std::process::exit(if run().is_ok() { 0 } else { 3 })
 }
 
-fn touch_in_child(pages: usize, entry: usize) -> Result<Option<i32>, Stop> {
-    use std::os::unix::process::ExitStatusExt;
-    let status = Command::new("/proc/self/exe")
-        .args(["child-touch", &pages.to_string(), &entry.to_string()])
-        .status()
-        .map_err(|e| Stop::Fail(format!("spawning the child: {e}")))?;
-    ensure!(
-        status.code() != Some(3),
-        "the child could not set up its mapping"
-    );
-    Ok(status.signal())
+/// What a child touching a table's mapping did.
+struct Touch {
+    /// The signal that killed it, if one did.
+    killed_by: Option<i32>,
+    /// The signal, si_code, si_addr and the address read, as its handler reported them.
+    reported: Option<(i32, i32, u64, u64)>,
+    /// Whether the read returned.
+    read: bool,
 }
 
-pub fn sigbus_past_the_end() -> CaseResult {
-    let epp = rustix::param::page_size() / 8;
-    // Inside the table: no signal. One page past it: SIGBUS.
-    ensure_eq!(touch_in_child(2, epp - 1)?, None);
-    ensure_eq!(
-        touch_in_child(2, epp + 1)?,
-        Some(rustix::process::Signal::BUS.as_raw())
+fn touch_in_child(table: &TceTable, pages: usize, entry: usize) -> Result<Touch, Stop> {
+    use std::os::unix::process::ExitStatusExt;
+    rustix::io::fcntl_setfd(table, rustix::io::FdFlags::empty())?;
+    let out = Command::new("/proc/self/exe")
+        .args([
+            "child-touch",
+            &table.as_raw_fd().to_string(),
+            &pages.to_string(),
+            &entry.to_string(),
+        ])
+        .output()
+        .map_err(|e| Stop::Fail(format!("spawning the child: {e}")));
+    rustix::io::fcntl_setfd(table, rustix::io::FdFlags::CLOEXEC)?;
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    ensure!(
+        out.status.code() != Some(3),
+        "the child could not set up its mapping"
     );
+    let number = |w: Option<&str>| -> Option<u64> {
+        let w = w?;
+        match w.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => w.parse().ok(),
+        }
+    };
+    let reported = text.lines().find_map(|l| {
+        let mut w = l.strip_prefix("# child: signal ")?.split(' ');
+        let sig = number(w.next())?;
+        let code = number(w.nth(1))?;
+        let addr = number(w.nth(1))?;
+        let touching = number(w.nth(1))?;
+        Some((sig as i32, code as i64 as i32, addr, touching))
+    });
+    Ok(Touch {
+        killed_by: out.status.signal(),
+        reported,
+        read: text.lines().any(|l| l.starts_with("# child: read ")),
+    })
+}
+
+/// A mapping longer than the table: its pages inside the table read (the zero page), the page
+/// past the end raises SIGBUS, as KVM's (kvm_spapr_tce_fault), and nothing is allocated. The
+/// module's `faults_refused` tells whether the fault reached its handler: where it did, the
+/// kernel turns its VM_FAULT_SIGBUS into SIGBUS at the address read, and nothing else passes.
+/// UML alone can answer the access without asking the VMA (its host reported a fault it cannot
+/// fix, not a page fault: `bad_segv`, SIGSEGV); the read must still not return.
+pub fn sigbus_past_the_end() -> CaseResult {
+    let dev = fixture::open()?;
+    let epp = rustix::param::page_size() / 8;
+    let t = dev.create_table(1, 16, epp as u64)?;
+    let inside = touch_in_child(&t, 2, epp - 1)?;
+    ensure!(
+        inside.read && inside.killed_by.is_none(),
+        "reading inside the table: killed by {:?}",
+        inside.killed_by
+    );
+    ensure_eq!(t.stats()?.faults_refused, 0);
+
+    let past = touch_in_child(&t, 2, epp + 1)?;
+    let s = t.stats()?;
+    ensure!(!past.read, "an entry past the table's end was readable");
+    ensure_eq!(s.pages_allocated, 0);
+    let bus = (libc::SIGBUS, libc::BUS_ADRERR);
+    if s.faults_refused > 0 {
+        // The handler's report and the signal that killed the child (the access repeated with
+        // the handler reset): both SIGBUS.
+        let r = past.reported.ok_or(Stop::Fail(
+            "the module refused the fault but the child's handler never ran".into(),
+        ))?;
+        ensure_eq!((r.0, r.1), bus);
+        ensure_eq!(r.2, r.3);
+        ensure_eq!(past.killed_by, Some(libc::SIGBUS));
+    } else {
+        ensure!(
+            fixture::is_uml(),
+            "the fault past the end never reached the module (killed by {:?}, reported {:?})",
+            past.killed_by,
+            past.reported
+        );
+        ensure_eq!(past.killed_by, Some(libc::SIGSEGV));
+        diag!("UML answered the access without the module's fault handler: SIGSEGV");
+    }
     Ok(())
 }
 
