@@ -288,11 +288,39 @@ pub const KTR_GET_POPULATED: u32 = iowr::<KtrPopulated>(KTR_IO, 0x14);
 /// Table fd: statistics.
 pub const KTR_TABLE_STATS: u32 = ior::<KtrTableStats>(KTR_IO, 0x15);
 
-const _: () = {
-    assert!(size_of::<KvmEnableCap>() == 104);
-    assert!(size_of::<KvmCreateSpaprTce64>() == 32);
-    assert!(size_of::<KvmUserspaceMemoryRegion>() == 32);
-    assert!(size_of::<KtrAttach>() == 16);
-    assert!(size_of::<KtrPopulated>() == 32);
-    assert!(size_of::<KtrTableStats>() == 96);
-};
+/// Every struct of the ABI, once, with its C name and its size: `ktr_uapi_structs!(m! a::b)`
+/// calls `m!` with `a::b::Type = "c_name" (size), ...`. The lists that must name them all (the
+/// sizes checked below, the module's plain-data markers, the client crate's `Pod`, the header
+/// check against the C header) are made from this one.
+#[macro_export]
+macro_rules! ktr_uapi_structs {
+    ($m:ident! $($p:ident)::+) => {
+        $m! {
+            $($p)::+::KvmEnableCap = "kvm_enable_cap" (104),
+            $($p)::+::KvmCreateSpaprTce64 = "kvm_create_spapr_tce_64" (32),
+            $($p)::+::KvmUserspaceMemoryRegion = "kvm_userspace_memory_region" (32),
+            $($p)::+::KtrPutTce = "ktr_put_tce" (16),
+            $($p)::+::KtrPutTceIndirect = "ktr_put_tce_indirect" (24),
+            $($p)::+::KtrStuffTce = "ktr_stuff_tce" (24),
+            $($p)::+::KtrGetTce = "ktr_get_tce" (16),
+            $($p)::+::KtrPopulated = "ktr_populated" (32),
+            $($p)::+::KtrTableStats = "ktr_table_stats" (96),
+            $($p)::+::KtrAttach = "ktr_attach" (16),
+            $($p)::+::KtrMemStats = "ktr_mem_stats" (16),
+        }
+    };
+}
+
+/// Checks at compile time that each struct has its listed size (no padding added or lost).
+macro_rules! assert_sizes {
+    ($($t:path = $c:literal ($n:literal)),* $(,)?) => {
+        const _: () = { $(assert!(size_of::<$t>() == $n);)* };
+    };
+}
+#[allow(
+    unused_imports,
+    reason = "uapi_test.rs uses it, which only the test configurations compile"
+)]
+pub(crate) use assert_sizes;
+
+ktr_uapi_structs!(assert_sizes! self);

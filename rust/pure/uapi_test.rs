@@ -9,7 +9,7 @@
 // module they are reachable only inside the crate.
 #![allow(unreachable_pub, reason = "re-exported by the userspace client crate")]
 
-use super::uapi::{iow, iowr, KTR_IO};
+use super::uapi::{assert_sizes, iow, iowr, KTR_IO};
 use core::mem::size_of;
 
 /// Creates a mock IOMMU group with its own hardware-table geometry.
@@ -88,8 +88,16 @@ pub const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
 /// beside the default 32-bit window; returns its index (1).
 pub const KTR_MOCK_ADD_TABLE: u32 = iow::<KtrMockGroup>(KTR_IO, 0x23);
 
-const _: () = {
-    assert!(size_of::<KtrMockGroup>() == 32);
-    assert!(size_of::<KtrMockRead>() == 32);
-    assert!(size_of::<KtrMockStats>() == 48);
-};
+/// The test-only structs, as `ktr_uapi_structs!` lists the ABI's.
+#[macro_export]
+macro_rules! ktr_uapi_test_structs {
+    ($m:ident! $($p:ident)::+) => {
+        $m! {
+            $($p)::+::KtrMockGroup = "ktr_mock_group" (32),
+            $($p)::+::KtrMockRead = "ktr_mock_read" (32),
+            $($p)::+::KtrMockStats = "ktr_mock_stats" (48),
+        }
+    };
+}
+
+ktr_uapi_test_structs!(assert_sizes! self);

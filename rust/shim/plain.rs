@@ -9,7 +9,7 @@ unsafe impl pin_init::Zeroable for crate::pure::memslots::Memslots {}
 
 /// Marks the uapi structs as plain data that can be copied from and to userspace.
 macro_rules! plain_data {
-    ($($t:ty),* $(,)?) => {$(
+    ($($t:ty = $c:literal ($n:literal)),* $(,)?) => {$(
         // SAFETY: a `repr(C)` struct of integers and integer arrays without padding (the sizes
         // are checked in uapi.rs): every bit pattern is valid and every byte is initialised.
         unsafe impl kernel::transmute::FromBytes for $t {}
@@ -18,23 +18,7 @@ macro_rules! plain_data {
     )*};
 }
 
-plain_data!(
-    crate::pure::uapi::KvmEnableCap,
-    crate::pure::uapi::KvmCreateSpaprTce64,
-    crate::pure::uapi::KvmUserspaceMemoryRegion,
-    crate::pure::uapi::KtrPutTce,
-    crate::pure::uapi::KtrPutTceIndirect,
-    crate::pure::uapi::KtrStuffTce,
-    crate::pure::uapi::KtrGetTce,
-    crate::pure::uapi::KtrPopulated,
-    crate::pure::uapi::KtrTableStats,
-    crate::pure::uapi::KtrAttach,
-    crate::pure::uapi::KtrMemStats,
-);
+crate::ktr_uapi_structs!(plain_data! crate::pure::uapi);
 
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-plain_data!(
-    crate::pure::uapi_test::KtrMockGroup,
-    crate::pure::uapi_test::KtrMockRead,
-    crate::pure::uapi_test::KtrMockStats,
-);
+crate::ktr_uapi_test_structs!(plain_data! crate::pure::uapi_test);

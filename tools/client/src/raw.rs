@@ -76,30 +76,14 @@ pub(crate) unsafe trait Pod: Sized {}
 // SAFETY: every type below is a `#[repr(C)]` struct of integers (or an integer).
 unsafe impl Pod for u64 {}
 macro_rules! pod {
-    ($($t:ty),*) => { $(
+    ($($t:ty = $c:literal ($n:literal)),* $(,)?) => { $(
         // SAFETY: a `#[repr(C)]` struct of integers and integer arrays.
         unsafe impl Pod for $t {}
     )* };
 }
-pod!(
-    crate::uapi::KvmEnableCap,
-    crate::uapi::KvmCreateSpaprTce64,
-    crate::uapi::KvmUserspaceMemoryRegion,
-    crate::uapi::KtrPutTce,
-    crate::uapi::KtrPutTceIndirect,
-    crate::uapi::KtrStuffTce,
-    crate::uapi::KtrGetTce,
-    crate::uapi::KtrPopulated,
-    crate::uapi::KtrTableStats,
-    crate::uapi::KtrAttach,
-    crate::uapi::KtrMemStats
-);
+crate::ktr_uapi_structs!(pod! crate::uapi);
 #[cfg(feature = "mock")]
-pod!(
-    crate::uapi_test::KtrMockGroup,
-    crate::uapi_test::KtrMockRead,
-    crate::uapi_test::KtrMockStats
-);
+crate::ktr_uapi_test_structs!(pod! crate::uapi_test);
 
 /// `ioctl(fd, op, &mut arg)` for the ABI's own commands: `op` is one of the ABI's numbers whose
 /// argument is a `T` (its `_IOC_SIZE` is `size_of::<T>()`), and any user pointer inside `arg`

@@ -12,7 +12,7 @@ use std::process::Command;
 
 /// (name in the C header, value in rust/pure/uapi.rs)
 fn numbers() -> Vec<(&'static str, u64)> {
-    vec![
+    let mut v = vec![
         ("KVM_CHECK_EXTENSION", KVM_CHECK_EXTENSION.into()),
         ("KVM_ENABLE_CAP", KVM_ENABLE_CAP.into()),
         ("KVM_CREATE_SPAPR_TCE_64", KVM_CREATE_SPAPR_TCE_64.into()),
@@ -41,50 +41,16 @@ fn numbers() -> Vec<(&'static str, u64)> {
         ),
         ("KTR_ATTACH_WALK_ENTRIES", KTR_ATTACH_WALK_ENTRIES.into()),
         ("KTR_ATTACH_WALK_SLOTS", KTR_ATTACH_WALK_SLOTS.into()),
-        (
-            "sizeof(struct kvm_enable_cap)",
-            size_of::<KvmEnableCap>() as u64,
-        ),
-        (
-            "sizeof(struct kvm_create_spapr_tce_64)",
-            size_of::<KvmCreateSpaprTce64>() as u64,
-        ),
-        ("sizeof(struct ktr_put_tce)", size_of::<KtrPutTce>() as u64),
-        (
-            "sizeof(struct ktr_put_tce_indirect)",
-            size_of::<KtrPutTceIndirect>() as u64,
-        ),
-        (
-            "sizeof(struct ktr_stuff_tce)",
-            size_of::<KtrStuffTce>() as u64,
-        ),
-        ("sizeof(struct ktr_get_tce)", size_of::<KtrGetTce>() as u64),
-        (
-            "sizeof(struct ktr_populated)",
-            size_of::<KtrPopulated>() as u64,
-        ),
-        (
-            "sizeof(struct ktr_table_stats)",
-            size_of::<KtrTableStats>() as u64,
-        ),
-        (
-            "sizeof(struct ktr_mock_group)",
-            size_of::<KtrMockGroup>() as u64,
-        ),
-        ("sizeof(struct ktr_attach)", size_of::<KtrAttach>() as u64),
-        (
-            "sizeof(struct ktr_mock_read)",
-            size_of::<KtrMockRead>() as u64,
-        ),
-        (
-            "sizeof(struct ktr_mock_stats)",
-            size_of::<KtrMockStats>() as u64,
-        ),
-        (
-            "sizeof(struct ktr_mem_stats)",
-            size_of::<KtrMemStats>() as u64,
-        ),
-    ]
+    ];
+    // Every struct's size, from the ABI's one list of them.
+    macro_rules! sizes {
+        ($($t:ty = $c:literal ($n:literal)),* $(,)?) => {
+            $(v.push((concat!("sizeof(struct ", $c, ")"), size_of::<$t>() as u64));)*
+        };
+    }
+    kvm_tce_replay::ktr_uapi_structs!(sizes! kvm_tce_replay::uapi);
+    kvm_tce_replay::ktr_uapi_test_structs!(sizes! kvm_tce_replay::uapi_test);
+    v
 }
 
 #[test]

@@ -152,11 +152,26 @@ fn matching(s: &str) -> usize {
 fn graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../rust");
     let mods = modules(&root);
+    // `#[macro_export]` puts a macro at the crate root whatever file defines it: `crate::NAME!`
+    // names that file.
+    let mut exported = BTreeMap::new();
+    for (module, path) in &mods {
+        let text = std::fs::read_to_string(path).expect("a readable source");
+        for (i, _) in text.match_indices("#[macro_export]") {
+            let rest = text[i..].split_once("macro_rules! ").map(|(_, r)| r);
+            if let Some(name) =
+                rest.and_then(|r| r.split(|c: char| !c.is_alphanumeric() && c != '_').next())
+            {
+                exported.insert(vec![name.to_string()], module.clone());
+            }
+        }
+    }
     let mut graph = BTreeMap::new();
     for (module, path) in &mods {
         let text = std::fs::read_to_string(path).expect("a readable source");
         let mut targets = BTreeSet::new();
         for reference in references(module, &text) {
+            let reference = exported.get(&reference).cloned().unwrap_or(reference);
             // The longest prefix of the path that is a file of the module.
             let target = (0..=reference.len())
                 .rev()
