@@ -4,7 +4,10 @@
 //! table's geometry and identity, exchanges of entries, their invalidation, the clear at
 //! detach), the attachment bookkeeping they share, and the runs a replay writes them in.
 
-use crate::pure::{hwmap::HwGeometry, window::Window};
+use crate::{
+    pure::{hwmap::HwGeometry, window::Window},
+    shim,
+};
 
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
 pub(crate) mod mock;
@@ -14,7 +17,7 @@ use core::ops::Range;
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::{global_lock, Arc, Mutex},
+    sync::{Arc, Mutex},
 };
 
 /// A hardware TCE table behind an IOMMU group: the mock one (tests) or a real `iommu_table`.
@@ -89,15 +92,10 @@ impl Binding {
     }
 }
 
-global_lock! {
-    // SAFETY: initialised by `init` in the module's init, before any group can attach.
-    unsafe(uninit) static ATTACHED: Mutex<KVec<Arc<dyn IommuBackend>>> = KVec::new();
-}
-
-/// Initialises the registry of attached hardware tables; called once, from the module's init.
-pub(crate) fn init() {
-    // SAFETY: called once, before any other use of `ATTACHED`.
-    unsafe { ATTACHED.init() };
+shim::global_mutex! {
+    /// The registry of attached hardware tables: a leaf of the lock order (table.rs), taken
+    /// under a binding lock to change it, alone to look one up.
+    static ATTACHED: Mutex<KVec<Arc<dyn IommuBackend>>> = KVec::new();
 }
 
 /// The backend through which `group`'s hardware table is attached, if it is: a VFIO group is

@@ -73,8 +73,6 @@ struct KvmTceReplayModule {
 
 impl kernel::InPlaceModule for KvmTceReplayModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        stats::init();
-        iommu::init();
         let debugfs = Dir::new(c"kvm_tce_replay");
         try_pin_init!(Self {
             _tables <- debugfs.read_only_file(c"tables", stats::Summary),

@@ -2,11 +2,12 @@
 
 //! The module's one thin layer over raw C, split like rust/kernel by what it wraps:
 //! anonymous-inode files and their mmap ([`file`]), an insert-only sparse map over the XArray
-//! ([`xarray`]), TCE pages through the direct map ([`page`]), the calling task ([`task`]), the
-//! RLIMIT_MEMLOCK charge ([`memlock`]), plain-data markers ([`plain`]) and the real backend's
+//! ([`xarray`]), TCE pages through the direct map ([`page`]), the calling task ([`task`]), module-wide
+//! mutexes ([`global`]), the RLIMIT_MEMLOCK charge ([`memlock`]), plain-data markers ([`plain`]) and the real backend's
 //! `iommu_table` ([`spapr`]). Everything outside this folder is safe Rust.
 
 mod file;
+mod global;
 mod memlock;
 mod page;
 mod plain;
@@ -16,6 +17,7 @@ mod task;
 mod xarray;
 
 pub(crate) use file::{from_fd, install_fd, AnonFile, FileOps, UserMappings};
+pub(crate) use global::{global_mutex, Global};
 pub(crate) use memlock::MemlockCharge;
 pub(crate) use page::WordPage;
 #[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]

@@ -4,15 +4,12 @@
 //! table together with the module's memory accounting, through debugfs
 //! (`/sys/kernel/debug/kvm_tce_replay/tables`).
 
-use crate::{accounting, pure::uapi::KtrTableStats};
+use crate::{accounting, pure::uapi::KtrTableStats, shim};
 use core::{
     fmt,
     sync::atomic::{AtomicU64, Ordering},
 };
-use kernel::{
-    prelude::*,
-    sync::{global_lock, Arc},
-};
+use kernel::{prelude::*, sync::Arc};
 
 /// The counters of one table, shared by the table and the debugfs listing.
 pub(crate) struct TableStats {
@@ -49,15 +46,9 @@ pub(crate) struct ReplayStats {
     pub(crate) skipped: u64,
 }
 
-global_lock! {
-    // SAFETY: initialised by `init` in the module's init, before any table can exist.
-    unsafe(uninit) static LIVE: Mutex<KVec<Arc<TableStats>>> = KVec::new();
-}
-
-/// Initialises the registry of live tables; called once, from the module's init.
-pub(crate) fn init() {
-    // SAFETY: called once, before any other use of `LIVE`.
-    unsafe { LIVE.init() };
+shim::global_mutex! {
+    /// The registry of live tables for debugfs: a leaf of the lock order (table.rs).
+    static LIVE: Mutex<KVec<Arc<TableStats>>> = KVec::new();
 }
 
 impl TableStats {

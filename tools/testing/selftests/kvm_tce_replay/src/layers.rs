@@ -276,6 +276,39 @@ fn pure_core_is_pure() {
     }
 }
 
+/// Whether `text` (without comments) has the keyword `unsafe`, as a word.
+fn has_unsafe(text: &str) -> bool {
+    let text = strip_comments(text);
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices("unsafe").any(|(i, m)| {
+        !text[..i].chars().next_back().is_some_and(word)
+            && !text[i + m.len()..].chars().next().is_some_and(word)
+    })
+}
+
+/// Every `unsafe` of the module (blocks, impls, fns, and the `unsafe(uninit)` of a
+/// `global_lock!`) is in rust/shim/: the rest is safe Rust (shim.rs says so).
+#[test]
+fn unsafe_only_in_shim() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../rust");
+    let outside: Vec<String> = modules(&root)
+        .into_iter()
+        .filter(|(module, _)| module.first().map(String::as_str) != Some("shim"))
+        .filter(|(_, path)| has_unsafe(&std::fs::read_to_string(path).expect("readable")))
+        .map(|(_, path)| path.display().to_string())
+        .collect();
+    assert!(outside.is_empty(), "unsafe outside rust/shim/: {outside:?}");
+}
+
+#[test]
+fn the_checker_sees_unsafe() {
+    assert!(has_unsafe("fn f() { unsafe { g() } }"));
+    assert!(has_unsafe(
+        "global_lock! { unsafe(uninit) static X: T = 0; }"
+    ));
+    assert!(!has_unsafe("// unsafe in a comment\nfn unsafe_name() {}"));
+}
+
 #[test]
 fn the_checker_sees_imports() {
     let module = vec!["iommu".to_string(), "mock".to_string()];
