@@ -21,6 +21,8 @@ use kernel::{
 #[pin_data]
 pub(crate) struct GuestMemory {
     mm: ARef<Mm>,
+    /// The memory slots, under level 4 of the lock order (table.rs): taken briefly, alone or
+    /// under the table lock, never while taking another lock.
     #[pin]
     slots: Mutex<KBox<Memslots>>,
 }

@@ -79,6 +79,7 @@ pub(crate) struct Attached {
 /// replay, outside the table's lock).
 #[pin_data]
 pub(crate) struct Binding {
+    /// The binding lock, level 2 of the lock order (table.rs): protects the attachment.
     #[pin]
     pub(crate) state: Mutex<Option<Attached>>,
 }

@@ -189,9 +189,11 @@ impl TcePage {
     }
 }
 
-/// What the table lock protects.
+/// What the table lock protects (`Table::state`, level 3 of the lock order at the top of this
+/// file).
 pub(crate) struct TableState {
-    /// The attached groups; every update of a TCE reaches each of them.
+    /// The attached groups; every update of a TCE reaches each of them. Protected by the table
+    /// lock.
     groups: KVec<Arc<dyn IommuBackend>>,
 }
 
@@ -203,9 +205,14 @@ pub(crate) struct Table {
     /// for the pages.
     guest: Arc<GuestMemory>,
     window: Window,
+    /// The allocated TCE pages. Inserted, and their entries and population maps changed, with
+    /// the table lock held (a write through a mapping changes entries without it); looked up
+    /// without it (RCU).
     #[pin]
     pages: SparseMap<TcePage>,
     stats: Arc<TableStats>,
+    /// The table lock, level 3 of the lock order: protects [`TableState`] and every change of
+    /// `pages`.
     #[pin]
     state: Mutex<TableState>,
     mappings: UserMappings,

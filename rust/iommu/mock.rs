@@ -233,6 +233,8 @@ pub(crate) struct MockTable {
     keep_levels: bool,
     #[pin]
     binding: Binding,
+    /// The hardware table, under level 4 of the lock order (table.rs): taken for each exchange
+    /// or run, under the table lock or a binding, never while taking another lock.
     #[pin]
     hw: Mutex<HwTable>,
     _acct: Accounted,
@@ -333,6 +335,8 @@ impl MockTable {
 /// A mock IOMMU group: one hardware table, and a second once added.
 #[pin_data]
 pub(crate) struct MockGroup {
+    /// The group's hardware tables: a leaf of the lock order (table.rs), locked only to read or
+    /// extend the list.
     #[pin]
     tables: Mutex<KVec<Arc<MockTable>>>,
 }

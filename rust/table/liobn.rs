@@ -13,6 +13,7 @@ use kernel::{
 /// The liobns taken in one context (a leaf lock: see the lock order in `table.rs`).
 #[pin_data]
 pub(crate) struct Liobns {
+    /// The liobns in use: a leaf of the lock order (table.rs).
     #[pin]
     taken: Mutex<KVec<u64>>,
 }
