@@ -184,7 +184,7 @@ mod tests {
         assert!(Window::new(16, 0, u64::MAX >> 16).is_ok());
         assert_eq!(Window::new(16, 1, u64::MAX >> 16), Err(Invalid::Geometry));
         assert_eq!(Window::new(16, u64::MAX, 2), Err(Invalid::Geometry));
-        // The seed's window: 2^31 TCEs of 64 KiB = 128 TiB.
+        // The 128 TiB DDW: 2^31 TCEs of 64 KiB.
         let w = Window::new(16, 0, 1 << 31).unwrap();
         assert_eq!(w.size() << w.page_shift(), 128 << 40);
     }

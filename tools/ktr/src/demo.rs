@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `ktr demo`, `make run`'s scenario: the seed's case told step by step. A VMM probes and
+//! `ktr demo`, `make run`'s scenario, the 128 TiB DDW of 2^31 64 KiB TCEs, told step by step. A VMM probes and
 //! enables the capability, creates a 128 TiB window of 64 KiB TCEs, the guest maps 1 GiB, and an
 //! IOMMU group attaches: the kernel replays the 16384 valid TCEs walking only the allocated TCE
 //! pages. Needs the module loaded with mock=1 (the groups are mock groups).

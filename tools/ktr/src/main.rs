@@ -2,7 +2,7 @@
 
 //! `ktr`, the command line of kvm-tce-replay on the client crate: `probe` (is the module there,
 //! what does it answer), `stats` (every live table and its last replay, from debugfs) and `demo`
-//! (the seed scenario `make run` shows).
+//! (the 128 TiB DDW scenario `make run` shows).
 
 mod demo;
 mod probe;
@@ -41,7 +41,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The seed scenario: a 128 TiB window, 1 GiB of TCEs, two IOMMU groups attached and
+    /// The 128 TiB DDW scenario: a window of 2^31 64 KiB TCEs, 1 GiB of TCEs, two IOMMU groups attached and
     /// replayed in the kernel (needs the module loaded with mock=1).
     Demo,
 }

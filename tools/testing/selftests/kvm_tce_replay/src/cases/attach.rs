@@ -371,8 +371,8 @@ pub fn replay_failure_rolls_back() -> CaseResult {
     Ok(())
 }
 
-/// The seed's case: a 128 TiB window of 64 KiB TCEs, 1 GiB mapped (16384 TCEs), attached.
-pub fn seed_window_replay() -> CaseResult {
+/// The 128 TiB DDW: a window of 2^31 64 KiB TCEs, 1 GiB mapped (16384 TCEs), attached.
+pub fn ddw_128tib_replay() -> CaseResult {
     let dev = fixture::open()?;
     dev.enable_replay()?;
     let t = table_with(&dev, 0x8000_0001, 1 << 31, &BTreeMap::new())?;
@@ -389,7 +389,7 @@ pub fn seed_window_replay() -> CaseResult {
     let g = dev.create_group_for(&t, 16)?;
     dev.attach(&t, &g)?;
     let s = t.stats()?;
-    crate::diag!("seed window (2^31 TCEs, 64 KiB): {} TCE pages allocated, {} walked, {} TCEs and {} hw entries replayed in {} us",
+    crate::diag!("128 TiB DDW (2^31 TCEs, 64 KiB): {} TCE pages allocated, {} walked, {} TCEs and {} hw entries replayed in {} us",
         s.pages_allocated, s.last_pages_walked, s.last_tces_replayed, s.last_hw_entries_written, s.last_replay_ns / 1000);
     ensure_eq!(s.last_pages_walked, s.pages_allocated);
     ensure_eq!(s.last_tces_replayed, 16384);

@@ -58,7 +58,7 @@ pub const ALL: &[Case] = &[
     device("memory_regions", device::memory_regions),
     device("create_checks", table::create_checks),
     device("table_fd_flags", table::table_fd_flags),
-    device("seed_window_memory", table::seed_window_memory),
+    device("ddw_128tib_memory", table::ddw_128tib_memory),
     device("put_get_round_trip", table::put_get_round_trip),
     device("put_checks", table::put_checks),
     device("stuff_round_trip", table::stuff_round_trip),
@@ -93,7 +93,7 @@ pub const ALL: &[Case] = &[
         "replay_failure_rolls_back",
         attach::replay_failure_rolls_back,
     ),
-    mock("seed_window_replay", attach::seed_window_replay),
+    mock("ddw_128tib_replay", attach::ddw_128tib_replay),
     device("real_vfio_group", vfio::real_vfio_group),
     mock(
         "junk_through_mmap_is_skipped",

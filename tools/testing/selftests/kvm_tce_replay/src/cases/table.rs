@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Cases of TCE tables: creation checks, the seed's window without a memory blow-up, the hcalls'
+//! Cases of TCE tables: creation checks, the 128 TiB DDW without a memory blow-up, the hcalls'
 //! round trips and argument checks, lazy allocation and the populated-pages bitmap.
 
 use crate::fixture::{self, mem_free, DeviceExt};
@@ -67,9 +67,9 @@ pub fn table_fd_flags() -> CaseResult {
     Ok(())
 }
 
-/// The seed's window: 2^31 TCEs of 64 KiB (128 TiB), created without allocating anything sized
+/// The 128 TiB DDW: 2^31 TCEs of 64 KiB, created without allocating anything sized
 /// by the window.
-pub fn seed_window_memory() -> CaseResult {
+pub fn ddw_128tib_memory() -> CaseResult {
     let dev = fixture::open()?;
     let before = dev.mem_stats()?;
     let free_before = mem_free();
@@ -78,7 +78,7 @@ pub fn seed_window_memory() -> CaseResult {
     let free_after = mem_free();
     let bytes = after.table_bytes - before.table_bytes;
     crate::diag!(
-        "seed window: module accounting {bytes} B, MemFree delta {} KiB",
+        "128 TiB DDW: module accounting {bytes} B, MemFree delta {} KiB",
         free_before.saturating_sub(free_after) / 1024
     );
     // KVM would allocate a pages[] array of 2^31 / 512 slots (32 MiB with 4 KiB pages).
