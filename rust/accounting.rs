@@ -3,6 +3,7 @@
 //! Module-wide memory accounting: every allocation of tables and mock groups carries an
 //! [`Accounted`] token that counts its bytes while it lives (`KTR_MEM_STATS`, debugfs).
 
+use crate::pure::num::usize_as_u64;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes live in a category.
@@ -33,8 +34,7 @@ pub(crate) struct Accounted {
 impl Accounted {
     /// Counts `bytes` in `counter` until the token is dropped.
     pub(crate) fn new(counter: &'static Counter, bytes: usize) -> Self {
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let bytes = bytes as u64;
+        let bytes = usize_as_u64(bytes);
         counter.0.fetch_add(bytes, Ordering::Relaxed);
         Self { counter, bytes }
     }

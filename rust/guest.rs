@@ -4,6 +4,7 @@
 //! process that opened the context (`kvm->mm`: the only one whose ioctls it answers, and the one
 //! its TCE pages are charged to) and its memory slots, which every valid TCE must fall in.
 
+use crate::pure::num::usize_as_u64;
 use crate::{
     pure::memslots::{Memslots, SlotError},
     pure::uapi::KvmUserspaceMemoryRegion,
@@ -93,8 +94,7 @@ impl GuestMemory {
         }
         self.slots
             .lock()
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            .set(r, PAGE_SIZE as u64)
+            .set(r, usize_as_u64(PAGE_SIZE))
             .map_err(|e| match e {
                 SlotError::Invalid => EINVAL,
                 SlotError::Overlap => EEXIST,

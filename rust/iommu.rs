@@ -4,6 +4,7 @@
 //! table's geometry and identity, exchanges of entries, their invalidation, the clear at
 //! detach), the attachment bookkeeping they share, and the runs a replay writes them in.
 
+use crate::pure::num::usize_as_u64;
 use crate::{
     pure::{hwmap::HwGeometry, window::Window},
     shim,
@@ -243,8 +244,7 @@ impl<'a> Runs<'a> {
         if values.len() * 4 >= Self::MAX {
             self.flush()?;
             let result = self.group.write_run(index, values);
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            self.group.kill(index, values.len() as u64);
+            self.group.kill(index, usize_as_u64(values.len()));
             return result;
         }
         self.append(index, values.len(), |buf| {
@@ -266,8 +266,7 @@ impl<'a> Runs<'a> {
             self.flush()?;
         }
         match self.runs.last_mut() {
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            Some((first, len)) if *first + *len as u64 == index => *len += n,
+            Some((first, len)) if *first + usize_as_u64(*len) == index => *len += n,
             _ => {
                 if self.runs.len() == Self::MAX_RUNS {
                     self.flush()?;
@@ -291,8 +290,7 @@ impl<'a> Runs<'a> {
         }
         let result = self.group.write_runs(&self.runs, &self.buf);
         for &(first, n) in self.runs.iter() {
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            self.group.kill(first, n as u64);
+            self.group.kill(first, usize_as_u64(n));
         }
         self.buf.clear();
         self.runs.clear();

@@ -6,6 +6,7 @@
 
 #[kernel::macros::kunit_tests(kvm_tce_replay)]
 mod tests {
+    use crate::pure::num::usize_as_u64;
     use crate::{
         guest::GuestMemory,
         iommu::{mock::MockTable, IommuBackend},
@@ -34,8 +35,7 @@ mod tests {
             Window::new(16, 0, 1 << 24)?,
         )?;
         for (i, &entry) in ENTRIES.iter().enumerate() {
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            table.put(entry, ((i as u64 + 1) << 16) | TCE_PCI_READ)?;
+            table.put(entry, ((usize_as_u64(i) + 1) << 16) | TCE_PCI_READ)?;
         }
         // Clearing an entry of a page never written allocates nothing.
         table.put(1 << 20, 0)?;
@@ -112,8 +112,7 @@ mod tests {
     #[test]
     fn every_walk_writes_exactly_the_valid_tces() -> Result {
         let table = table()?;
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let pages_with_tces = pages_of_entries()?.len() as u64;
+        let pages_with_tces = usize_as_u64(pages_of_entries()?.len());
         for (walk, walked) in [
             (Walk::Populated, pages_with_tces),
             (Walk::Slots, table.page_count()),
@@ -121,19 +120,18 @@ mod tests {
         ] {
             let group = group(&table)?;
             let stats = replay(&table, &*group, walk)?;
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            assert_eq!(stats.tces, ENTRIES.len() as u64);
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            assert_eq!(stats.hw_entries, 16 * ENTRIES.len() as u64);
+            assert_eq!(stats.tces, usize_as_u64(ENTRIES.len()));
+            assert_eq!(stats.hw_entries, 16 * usize_as_u64(ENTRIES.len()));
             assert_eq!(stats.walked, walked);
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            assert_eq!(group.stats().entries_valid, 16 * ENTRIES.len() as u64);
+            assert_eq!(
+                group.stats().entries_valid,
+                16 * usize_as_u64(ENTRIES.len())
+            );
             // Each TCE became 16 subpages of consecutive addresses with its permissions:
             // exchanging one for itself gives it back.
             let geo = group.geometry();
             for (i, &entry) in ENTRIES.iter().enumerate() {
-                // CAST: usize is 64 bits on every target (asserted in the crate root).
-                let tce = ((i as u64 + 1) << 16) | TCE_PCI_READ;
+                let tce = ((usize_as_u64(i) + 1) << 16) | TCE_PCI_READ;
                 for (index, value) in geo.split(table.window(), entry, tce) {
                     assert_eq!(group.xchg(index, value)?, value);
                 }

@@ -32,9 +32,6 @@ mod device;
 #[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
 mod kunit;
 
-// The `as` casts between usize and u64 (each marked `// CAST:`) rely on this.
-const _: () = assert!(usize::BITS == 64, "kvm-tce-replay is for 64-bit kernels");
-
 use kernel::{
     debugfs::{Dir, File},
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},

@@ -26,6 +26,7 @@
 
 pub(crate) mod liobn;
 
+use crate::pure::num::{u64_as_usize, usize_as_u64};
 use crate::{
     accounting::{self, Accounted},
     guest::GuestMemory,
@@ -108,8 +109,7 @@ impl TcePage {
     /// Stores TCE `slot`, under the table lock (`_locked`).
     fn store(&self, _locked: &TableState, slot: usize, tce: u64) {
         self.entries()[slot].store(tce, Ordering::Relaxed);
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let (word, mask) = word_and_mask(slot as u64);
+        let (word, mask) = word_and_mask(usize_as_u64(slot));
         // INVARIANT: the bit follows the entry, under the table lock.
         if tce != 0 {
             self.population[word].fetch_or(mask, Ordering::Relaxed);
@@ -133,16 +133,13 @@ impl TcePage {
             for (i, e) in rest.iter().enumerate() {
                 let tce = e.load(Ordering::Relaxed);
                 if tce != 0 {
-                    // CAST: at most the entries of a page.
-                    return (Some((from + i, tce)), i as u64 + 1);
+                    return (Some((from + i, tce)), usize_as_u64(i) + 1);
                 }
             }
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            return (None, rest.len() as u64);
+            return (None, usize_as_u64(rest.len()));
         }
         // The set bits from `from` on, a word at a time.
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let (mut word, mask) = word_and_mask(from as u64);
+        let (mut word, mask) = word_and_mask(usize_as_u64(from));
         let Some(first) = self.population.get(word) else {
             return (None, 0);
         };
@@ -170,9 +167,8 @@ impl TcePage {
             return rest.min(max);
         }
         let words = self.population.iter().map(|w| w.load(Ordering::Relaxed));
-        // CAST (three): usize is 64 bits on every target (asserted in the crate root); the
-        // count is at most `max`.
-        (bitwalk::ones_from(words, slot as u64, max as u64) as usize).min(rest)
+        let ones = bitwalk::ones_from(words, usize_as_u64(slot), usize_as_u64(max));
+        u64_as_usize(ones).min(rest)
     }
 
     /// Copies the entries from slot `slot` on into `dst` (at most to the page's end), showing
@@ -251,8 +247,7 @@ impl Table {
 
     /// The table's identity, as recorded by the groups attached to it.
     pub(crate) fn id(&self) -> usize {
-        // CAST: the address is the identity.
-        core::ptr::from_ref(self) as usize
+        core::ptr::from_ref(self).addr()
     }
 
     /// The window's geometry.
@@ -418,8 +413,8 @@ impl Table {
             return Err(EINVAL);
         }
         let first = self.window.entry(req.ioba, req.npages)?;
-        // CAST: at most KTR_INDIRECT_MAX (512).
-        let n = req.npages as usize;
+        // At most KTR_INDIRECT_MAX (512), checked above.
+        let n = u64_as_usize(req.npages);
         let mut tces = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         user::read_u64s(req.tces, n, &mut tces)?;
         // Every TCE is checked before any is stored.
@@ -532,8 +527,7 @@ impl Table {
         st.groups.push(group, GFP_KERNEL_ACCOUNT)?;
         self.stats
             .groups_attached
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            .store(st.groups.len() as u64, Ordering::Relaxed);
+            .store(usize_as_u64(st.groups.len()), Ordering::Relaxed);
         Ok(())
     }
 
@@ -543,8 +537,7 @@ impl Table {
         st.groups.retain(|g| !core::ptr::addr_eq(&**g, group));
         self.stats
             .groups_attached
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            .store(st.groups.len() as u64, Ordering::Relaxed);
+            .store(usize_as_u64(st.groups.len()), Ordering::Relaxed);
     }
 }
 
@@ -582,8 +575,7 @@ impl AnonFile for Table {
     }
 
     fn fault(&self, pgoff: usize, write: bool, insert: &mut dyn FnMut(Option<&Page>)) -> Result {
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let index = pgoff as u64;
+        let index = usize_as_u64(pgoff);
         let refused = || {
             self.stats.faults_refused.fetch_add(1, Ordering::Relaxed);
             EFAULT
@@ -619,8 +611,7 @@ impl AnonFile for Table {
     fn mkwrite(&self, pgoff: usize) -> Result {
         let _st = self.lock();
         // The page is mapped, so it is allocated.
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        let page = self.pages.get(pgoff as u64).ok_or(EFAULT)?;
+        let page = self.pages.get(usize_as_u64(pgoff)).ok_or(EFAULT)?;
         // INVARIANT: as in `fault`, before the mapping becomes writable.
         page.user_mapped.store(true, Ordering::Release);
         Ok(())

@@ -7,6 +7,7 @@
 //! injection, behind a group fd. Each hardware table is a backend of its own, attached to at
 //! most one TCE table, as KVM ties its `stit` entries to the `iommu_table`.
 
+use crate::pure::num::usize_as_u64;
 use crate::{
     accounting::{self, Accounted},
     iommu::{self, Binding, IommuBackend},
@@ -173,9 +174,8 @@ impl HwTable {
                 // No leaf: every value clears an entry that is clear.
                 None => now.iter().for_each(|_| old(0)),
             }
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            counters.exchanges += now.len() as u64;
-            index += now.len() as u64;
+            counters.exchanges += usize_as_u64(now.len());
+            index += usize_as_u64(now.len());
             rest = later;
         }
         Ok(())
@@ -278,8 +278,7 @@ impl MockTable {
 
     /// EINVAL unless the `n` entries from `first` on are the table's.
     fn check_run(&self, first: u64, n: usize) -> Result {
-        // CAST: usize is 64 bits on every target (asserted in the crate root).
-        match first.checked_add(n as u64) {
+        match first.checked_add(usize_as_u64(n)) {
             Some(end) if end <= self.geo.it_size => Ok(()),
             _ => Err(EINVAL),
         }
@@ -294,8 +293,7 @@ impl MockTable {
         let mut batch = KVec::with_capacity(READ_BATCH, GFP_KERNEL_ACCOUNT)?;
         let mut index = req.first;
         while index < end {
-            // CAST: READ_BATCH is 4096.
-            let batch_end = end.min(index + READ_BATCH as u64);
+            let batch_end = end.min(index + usize_as_u64(READ_BATCH));
             batch.clear();
             {
                 let hw = self.hw.lock();
@@ -436,8 +434,7 @@ impl IommuBackend for MockTable {
     }
 
     fn id(&self) -> usize {
-        // CAST: the address is the identity.
-        core::ptr::from_ref(self) as usize
+        core::ptr::from_ref(self).addr()
     }
 
     /// Clears the whole hardware table (the mock has no entries but the table's): frees its

@@ -5,6 +5,7 @@
 //! memory (`mm_iommu_*`) that turns the VMM's user addresses into host-physical ones.
 
 use crate::pure::hwmap::HwGeometry;
+use crate::pure::num::{u64_as_usize, usize_as_u64};
 use core::{
     ptr::NonNull,
     sync::atomic::{AtomicU64, Ordering},
@@ -126,8 +127,7 @@ impl IommuTable {
 
     /// The table's identity.
     pub(crate) fn id(&self) -> usize {
-        // CAST: the address is the identity.
-        self.tbl.as_ptr() as usize
+        self.tbl.as_ptr().addr()
     }
 
     /// The table's geometry.
@@ -139,8 +139,7 @@ impl IommuTable {
     /// `iommu_tce_xchg_no_kill`: writes host-physical `hpa` with DMA direction `dir` into
     /// entry `entry` (absolute, it_offset included) and returns the old address and direction.
     pub(crate) fn xchg(&self, mm: &Mm, entry: u64, hpa: u64, dir: u32) -> Result<(u64, u32)> {
-        // CAST: c_ulong is u64 on 64-bit powerpc.
-        let mut hpa = hpa as c_ulong;
+        let mut hpa = u64_as_usize(hpa);
         // CAST: a DMA direction (0..=3).
         let mut dir = dir as c_int;
         // SAFETY: we hold a reference to the table; `mm` is a live mm (mmgrab'ed by the caller).
@@ -148,8 +147,7 @@ impl IommuTable {
             iommu_tce_xchg_no_kill(
                 mm.as_raw().cast(),
                 self.tbl.as_ptr(),
-                // CAST: c_ulong is u64 on 64-bit powerpc.
-                entry as c_ulong,
+                u64_as_usize(entry),
                 &mut hpa,
                 &mut dir,
             )
@@ -157,16 +155,15 @@ impl IommuTable {
         if ret != 0 {
             return Err(EIO);
         }
-        // CAST: c_ulong is u64 on 64-bit powerpc; the direction was written by the callee (0..=3).
-        Ok((hpa as u64, dir as u32))
+        // CAST: the direction was written by the callee (0..=3).
+        Ok((usize_as_u64(hpa), dir as u32))
     }
 
     /// `iommu_tce_kill`: invalidates `pages` entries from `entry` (absolute) on in the IOMMU's
     /// caches after exchanges.
     pub(crate) fn kill(&self, entry: u64, pages: u64) {
         // SAFETY: we hold a reference to the table.
-        // CAST: c_ulong is u64 on 64-bit powerpc.
-        unsafe { iommu_tce_kill(self.tbl.as_ptr(), entry as c_ulong, pages as c_ulong) };
+        unsafe { iommu_tce_kill(self.tbl.as_ptr(), u64_as_usize(entry), u64_as_usize(pages)) };
     }
 
     /// The slot of entry `entry` (absolute) in the table's userspace view, where the user address
@@ -174,8 +171,8 @@ impl IommuTable {
     /// view's level if needed. `None` if there is no slot (the view is allocated late).
     pub(crate) fn user_entry(&self, entry: u64, alloc: bool) -> Option<UserEntry<'_>> {
         // SAFETY: we hold a reference to the table.
-        // CAST: c_ulong is u64 on 64-bit powerpc.
-        let slot = unsafe { ktr_iommu_table_useraddr(self.tbl.as_ptr(), entry as c_ulong, alloc) };
+        let slot =
+            unsafe { ktr_iommu_table_useraddr(self.tbl.as_ptr(), u64_as_usize(entry), alloc) };
         // SAFETY: a non-NULL slot is an aligned __be64 of the view, which lives as long as the
         // table.
         NonNull::new(slot).map(|p| UserEntry(unsafe { AtomicU64::from_ptr(p.as_ptr().cast()) }))
@@ -246,8 +243,7 @@ impl UserEntry<'_> {
 /// stays valid until the caller's read-side section ends.
 fn lookup(mm: &Mm, ua: u64, page_shift: u32, _rcu: &rcu::Guard) -> Result<*mut c_void> {
     // SAFETY: `mm` is live; the lookup walks an RCU list.
-    // CAST: c_ulong is u64 on 64-bit powerpc.
-    let mem = unsafe { mm_iommu_lookup(mm.as_raw().cast(), ua as c_ulong, 1 << page_shift) };
+    let mem = unsafe { mm_iommu_lookup(mm.as_raw().cast(), u64_as_usize(ua), 1 << page_shift) };
     if mem.is_null() {
         Err(EFAULT)
     } else {
@@ -264,8 +260,7 @@ pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
     let mem = lookup(mm, ua, page_shift, &rcu)?;
     let mut hpa: c_ulong = 0;
     // SAFETY: `mem` is valid in the RCU read-side section (see `lookup`).
-    // CAST: c_ulong is u64 on 64-bit powerpc.
-    if unsafe { mm_iommu_ua_to_hpa(mem, ua as c_ulong, page_shift, &mut hpa) } != 0 {
+    if unsafe { mm_iommu_ua_to_hpa(mem, u64_as_usize(ua), page_shift, &mut hpa) } != 0 {
         return Err(EFAULT);
     }
     // SAFETY: as above. Once this succeeds, the mapping reference keeps the registration (and
@@ -273,8 +268,7 @@ pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
     if unsafe { mm_iommu_mapped_inc(mem) } != 0 {
         return Err(EBUSY);
     }
-    // CAST: c_ulong is u64 on 64-bit powerpc.
-    Ok(hpa as u64)
+    Ok(usize_as_u64(hpa))
 }
 
 /// Gives back the mapping reference [`mapped_inc`] took for user address `ua`.

@@ -3,6 +3,7 @@
 //! An insert-only sparse map over the kernel's XArray: a value, once in, stays at its address
 //! until the map is dropped, so lookups hand out plain references without a lock.
 
+use crate::pure::num::usize_as_u64;
 use core::{
     marker::PhantomData,
     ptr::{self, NonNull},
@@ -142,8 +143,7 @@ impl<T> SparseMap<T> {
         // SAFETY: the XArray is initialised; `xa_find` takes the RCU read lock itself.
         let p = unsafe { bindings::xa_find(self.xa.get(), &mut index, last, bindings::XA_PRESENT) };
         // SAFETY: by the type invariant the entry is a live `T` that stays put while `self` lives.
-        // CAST: an XArray index is an unsigned long, 64 bits here.
-        NonNull::new(p.cast::<T>()).map(|p| (index as u64, unsafe { p.as_ref() }))
+        NonNull::new(p.cast::<T>()).map(|p| (usize_as_u64(index), unsafe { p.as_ref() }))
     }
 
     /// The values at indices in `from..=last`, in index order, found [`BATCH`] at a time
@@ -231,8 +231,7 @@ impl<'a, T> Iterator for Iter<'a, T> {
         self.at += 1;
         // SAFETY: by the type invariant the entry is a live `T` that stays put while the map
         // lives, which `'a` borrows.
-        // CAST: an XArray index is an unsigned long, 64 bits here.
-        Some((index as u64, unsafe { entry.cast::<T>().as_ref() }))
+        Some((usize_as_u64(index), unsafe { entry.cast::<T>().as_ref() }))
     }
 }
 

@@ -17,6 +17,9 @@ mod hwmap;
 #[path = "../../../../../rust/pure/memslots.rs"]
 #[allow(dead_code)]
 mod memslots;
+#[path = "../../../../../rust/pure/num.rs"]
+#[allow(dead_code)]
+mod num;
 #[path = "../../../../../rust/pure/window.rs"]
 #[allow(dead_code)]
 mod window;
