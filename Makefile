@@ -37,9 +37,10 @@ module:
 vm:
 	$(RUN) tools/vm/run.sh $(ARCH) test
 
-# perf profiles of the replay (UML: kernel code runs natively): SCENARIOS= to pick some.
+# perf profiles of the replay (UML: kernel code runs natively): SCENARIOS= to pick some,
+# SECONDS_PER_SCENARIO= to change how long each is sampled (tools/lib.sh's KNOBS pass through).
 profile:
-	$(RUN) env SCENARIOS="$(SCENARIOS)" tools/profile.sh
+	$(RUN) tools/profile.sh
 
 # The fuzzer (Documentation/security.rst): no time limit unless TIME= is given.
 fuzz:

@@ -28,8 +28,7 @@ cargo clippy -q --locked --manifest-path "$TOP/tools/Cargo.toml" -p kvm-tce-repl
 RUSTDOCFLAGS=-Dwarnings cargo doc -q --locked --no-deps --manifest-path "$TOP/tools/Cargo.toml" \
 	-p kvm-tce-replay --all-features
 
-srcdir=$(ls -d "$CACHE"/src-[0-9]* 2>/dev/null | head -1 || true)
-[ -n "$srcdir" ] || { "$TOP/tools/kernel/build.sh" x86_64 >/dev/null; srcdir=$(ls -d "$CACHE"/src-[0-9]* | head -1); }
+srcdir=$(kernel_source)
 log "check: KVM_CAP_SPAPR_TCE_REPLAY against every KVM_CAP_* of $(basename "$srcdir")'s uapi"
 ours=$(sed -n 's/^#define KVM_CAP_SPAPR_TCE_REPLAY \(0x[0-9a-fA-F]*\).*/\1/p' "$TOP/include/uapi/linux/kvm_tce_replay.h")
 [ -n "$ours" ] || die "KVM_CAP_SPAPR_TCE_REPLAY not found in the header"

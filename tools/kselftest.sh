@@ -10,8 +10,8 @@
 
 arch=${1:-x86_64}
 [ "$arch" = x86_64 ] || die "kselftest: x86_64 only"
-"$TOP/tools/kernel/build.sh" "$arch" >/dev/null # also unpacks the kernel source
-srcdir=$(ls -d "$CACHE"/src-[0-9]* | head -1)
+"$TOP/tools/kernel/build.sh" "$arch" >/dev/null
+srcdir=$(kernel_source)
 ours="$TOP/tools/testing/selftests/kvm_tce_replay"
 out="$CHECKOUT/kselftest-$arch"
 

@@ -17,6 +17,33 @@ CHECKOUT="$CACHE/checkout-$(printf %s "$TOP" | sha256sum | cut -c1-12)"
 # The host's CPU model, as /proc/cpuinfo names it (x86: "model name", POWER: "cpu").
 host_cpu() { sed -n 's/^\(model name\|cpu\)[[:space:]]*: //p' /proc/cpuinfo | head -1; }
 
+# The unpacked Debian linux-source-7.3 of the cache, fetched and unpacked on first use; prints its
+# directory ($CACHE/src-VERSION).
+kernel_source() {
+	local srcdir dl deb ver
+	srcdir=$(ls -d "$CACHE"/src-[0-9]* 2>/dev/null | head -1 || true)
+	if [ -z "$srcdir" ] || [ ! -e "$srcdir/.complete" ]; then
+		log "kernel: fetching Debian's linux-source-7.3"
+		dl=$(mktemp -d "$CACHE/dl.XXXX")
+		(cd "$dl" && apt-get download -qq linux-source-7.3 >/dev/null) ||
+			(apt-get update -qq && cd "$dl" && apt-get download -qq linux-source-7.3 >/dev/null)
+		deb=$(ls "$dl"/linux-source-7.3_*.deb)
+		ver=$(dpkg-deb -f "$deb" Version)
+		srcdir="$CACHE/src-$ver"
+		rm -rf "$srcdir"; mkdir -p "$srcdir"
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards '*/linux-source-7.3.tar.xz' |
+			tar -xJ -C "$srcdir" --strip-components=1
+		rm -rf "$dl"
+		touch "$srcdir/.complete"
+		log "kernel: unpacked linux-source $ver"
+	fi
+	echo "$srcdir"
+}
+
+# The knobs a user sets on make's command line or in the environment, which the scripts read
+# inside the root: each one that is set passes through in_root, whatever the command.
+KNOBS="ARCHES BENCH_REPORT_ONLY CASE GUEST KVM MOCK SCENARIOS SECONDS_PER_SCENARIO TIMEOUT"
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -25,8 +52,13 @@ die() { log "error: $*"; exit 1; }
 # mount namespace, so they disappear with it whatever way the command ends.
 in_root() {
 	[ -e "$TROOT/.complete" ] || die "toolchain root missing: run tools/toolchain/mkroot.sh"
+	local knobs=() k
+	for k in $KNOBS; do
+		[ -z "${!k+set}" ] || knobs+=("$k=${!k}")
+	done
 	unshare --mount --propagation private -- /bin/bash -euc '
-		R=$1; shift; T=$1; shift; C=$1; shift
+		R=$1; T=$2; C=$3; N=$4; shift 4
+		knobs=("${@:1:N}"); shift "$N"
 		mount --rbind /proc "$R/proc"
 		mount --rbind /dev "$R/dev"
 		mount --rbind /sys "$R/sys"
@@ -39,8 +71,7 @@ in_root() {
 			LIBCLANG_PATH=/usr/lib/llvm-19/lib \
 			CARGO_HTTP_CAINFO=/etc/ssl/certs/host-ca.crt \
 			CARGO_HOME="$C/cargo-home" CARGO_TERM_PROGRESS_WHEN=never \
-			KTR_CACHE="$C" TIMEOUT="${TIMEOUT:-}" KVM="${KVM:-}" ARCHES="${ARCHES:-}" MOCK="${MOCK:-}" \
-			BENCH_REPORT_ONLY="${BENCH_REPORT_ONLY:-}" \
+			KTR_CACHE="$C" ${knobs[@]+"${knobs[@]}"} \
 			/bin/bash -euc "cd \"\$1\"; shift; exec \"\$@\"" in-root "$PWD" "$@"
-	' in_root "$TROOT" "$TOP" "$CACHE" "$@"
+	' in_root "$TROOT" "$TOP" "$CACHE" "${#knobs[@]}" ${knobs[@]+"${knobs[@]}"} "$@"
 }

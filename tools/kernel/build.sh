@@ -17,20 +17,7 @@ um) karch=um; image=linux; targets="linux"; base=defconfig; frags="$TOP/tools/ke
 *) die "unknown ARCH $arch (x86_64, ppc64le or um)" ;;
 esac
 
-srcdir=$(ls -d "$CACHE"/src-[0-9]* 2>/dev/null | head -1 || true)
-if [ -z "$srcdir" ] || [ ! -e "$srcdir/.complete" ]; then
-	log "kernel: fetching Debian's linux-source-7.3"
-	dl=$(mktemp -d "$CACHE/dl.XXXX")
-	(cd "$dl" && apt-get download -qq linux-source-7.3 >/dev/null) || (apt-get update -qq && cd "$dl" && apt-get download -qq linux-source-7.3 >/dev/null)
-	deb=$(ls "$dl"/linux-source-7.3_*.deb)
-	ver=$(dpkg-deb -f "$deb" Version)
-	srcdir="$CACHE/src-$ver"
-	rm -rf "$srcdir"; mkdir -p "$srcdir"
-	dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards '*/linux-source-7.3.tar.xz' | tar -xJ -C "$srcdir" --strip-components=1
-	rm -rf "$dl"
-	touch "$srcdir/.complete"
-	log "kernel: unpacked linux-source $ver"
-fi
+srcdir=$(kernel_source)
 ver=${srcdir##*/src-}
 key=$(cat $frags | sha256sum | cut -c1-12)
 if [ "$arch" = um ]; then

@@ -3,12 +3,11 @@
 # Builds the ppc64le guest kernel of tools/qemu/uml-guest.sh's virtio run (guest-virtio.config on
 # tinyconfig) from the cached kernel source, in $CACHE/qemu-guest-kernel-<version>-<key>; prints
 # the vmlinux path. Not tools/kernel/build.sh: that one's kernels are the suite's. Runs inside the
-# toolchain root, after the suite's kernel source is cached (make kernel ARCH=ppc64le).
+# toolchain root.
 . "$(dirname "$0")/../lib.sh"
 
 frag="$TOP/tools/qemu/guest-virtio.config"
-srcdir=$(ls -d "$CACHE"/src-[0-9]* 2>/dev/null | head -1 || true)
-[ -n "$srcdir" ] && [ -e "$srcdir/.complete" ] || die "no cached kernel source: make kernel ARCH=ppc64le"
+srcdir=$(kernel_source)
 ver=${srcdir##*/src-}
 out="$CACHE/qemu-guest-kernel-$ver-$(sha256sum <"$frag" | cut -c1-12)"
 exec 9>"$out.lock"
