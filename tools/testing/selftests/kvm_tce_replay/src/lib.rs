@@ -44,12 +44,12 @@ mod tests {
     #[test]
     fn no_device_skips_the_suite() {
         assert_eq!(
-            run_on("/nonexistent/kvm-tce-replay", cases::ALL, None),
+            run_on("/nonexistent/kvm-tce-replay", cases::all(), None),
             tap::KSFT_SKIP
         );
         // A device there and nothing selected: nothing failed.
         assert_eq!(
-            run_on("/", cases::ALL, Some("no such case")),
+            run_on("/", cases::all(), Some("no such case")),
             tap::KSFT_PASS
         );
     }
@@ -111,14 +111,17 @@ macro_rules! diag {
 /// Runs the cases whose names contain `filter` (all without one) against the module's device;
 /// returns the kselftest exit code.
 pub fn run_suite(filter: Option<&str>) -> i32 {
-    run_on(kvm_tce_replay::DEVICE, cases::ALL, filter)
+    run_on(kvm_tce_replay::DEVICE, cases::all(), filter)
 }
 
 /// Runs the selected `cases` against the device at `device`, each isolated in a child; the cases
 /// that need the mock backend skip when the module has it off or lacks it.
-fn run_on(device: &str, cases: &[cases::Case], filter: Option<&str>) -> i32 {
+fn run_on<'a>(
+    device: &str,
+    cases: impl Iterator<Item = &'a cases::Case>,
+    filter: Option<&str>,
+) -> i32 {
     let selected: Vec<_> = cases
-        .iter()
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
         .collect();
     // No device, nothing to test: the whole suite is skipped, as kselftests do.

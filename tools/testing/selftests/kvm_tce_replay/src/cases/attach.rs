@@ -509,3 +509,17 @@ pub fn replay_checks_each_entry_of_a_run() -> CaseResult {
     );
     Ok(())
 }
+
+super::register! {
+    mock attach_replays_exactly,
+    mock replay_strategies_agree,
+    mock no_replay_without_capability,
+    mock double_attach_and_detach,
+    mock updates_reach_every_group,
+    mock attach_checks,
+    mock mock_group_checks,
+    mock mock_keep_levels,
+    mock replay_checks_each_entry_of_a_run,
+    mock replay_failure_rolls_back,
+    mock ddw_128tib_replay,
+}

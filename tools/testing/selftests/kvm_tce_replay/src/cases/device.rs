@@ -168,3 +168,12 @@ pub fn memory_regions() -> CaseResult {
     ))?;
     Ok(())
 }
+
+super::register! {
+    device device_exists,
+    device check_extension,
+    device unknown_ioctl_enotty,
+    device enable_cap,
+    device ioctl_encoding,
+    device memory_regions,
+}

@@ -333,3 +333,7 @@ pub fn fail_nth_sweep() -> CaseResult {
     );
     Ok(())
 }
+
+super::register! {
+    mock fail_nth_sweep,
+}

@@ -671,3 +671,7 @@ pub fn main() -> i32 {
         }
     }
 }
+
+super::register! {
+    mock fuzz_budget,
+}

@@ -523,3 +523,14 @@ pub fn two_windows_two_tables() -> CaseResult {
     ensure_eq!(g.stats_table(2).err(), Some(Errno::INVAL.into()));
     Ok(())
 }
+
+super::register! {
+    mock junk_through_mmap_is_skipped,
+    mock failed_update_changes_nothing,
+    device memlock_bounds_tce_pages,
+    mock kill_interrupts_replay,
+    device foreign_process_gets_eio,
+    device memslots_and_poison_match_kvm,
+    mock read_mapping_keeps_population,
+    mock two_windows_two_tables,
+}

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const RW: u64 = 3;
 
-pub fn read_empty_window() -> CaseResult {
+pub fn mmap_read_empty_window() -> CaseResult {
     let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 20)?;
     let pages = (t.size() as usize * 8).div_ceil(rustix::param::page_size());
@@ -26,7 +26,7 @@ pub fn read_empty_window() -> CaseResult {
     Ok(())
 }
 
-pub fn write_through_mmap() -> CaseResult {
+pub fn mmap_write_through() -> CaseResult {
     let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     let epp = t.stats()?.entries_per_page as usize;
@@ -197,7 +197,7 @@ fn touch_in_child(table: &TceTable, pages: usize, entry: usize) -> Result<Touch,
 /// kernel turns its VM_FAULT_SIGBUS into SIGBUS at the address read, and nothing else passes.
 /// UML alone can answer the access without asking the VMA (its host reported a fault it cannot
 /// fix, not a page fault: `bad_segv`, SIGSEGV); the read must still not return.
-pub fn sigbus_past_the_end() -> CaseResult {
+pub fn mmap_sigbus_past_the_end() -> CaseResult {
     let dev = fixture::open()?;
     let epp = rustix::param::page_size() / 8;
     let t = dev.create_table(1, 16, epp as u64)?;
@@ -236,7 +236,7 @@ pub fn sigbus_past_the_end() -> CaseResult {
     Ok(())
 }
 
-pub fn private_mapping_refused() -> CaseResult {
+pub fn mmap_private_refused() -> CaseResult {
     use rustix::mm::{mmap, MapFlags, ProtFlags};
     let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
@@ -253,4 +253,11 @@ pub fn private_mapping_refused() -> CaseResult {
     };
     ensure_eq!(r.err(), Some(rustix::io::Errno::INVAL));
     Ok(())
+}
+
+super::register! {
+    device mmap_read_empty_window,
+    device mmap_write_through,
+    device mmap_sigbus_past_the_end,
+    device mmap_private_refused,
 }

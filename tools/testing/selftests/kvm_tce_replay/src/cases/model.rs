@@ -7,6 +7,7 @@
 use crate::fixture::{self, covering, DeviceExt, GUEST_RAM};
 use crate::hwmap::HwGeometry;
 use crate::window::Window;
+use crate::CaseResult;
 use kvm_tce_replay::{MockGroup, TceMap, TceReplay, TceTable};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -228,7 +229,7 @@ fn run_one(ops: &[Op]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-pub fn model_check() -> crate::CaseResult {
+pub fn model_check() -> CaseResult {
     let size = 4 * (rustix::param::page_size() as u64 / 8);
     let cases = std::env::var("KTR_MODEL_CASES")
         .ok()
@@ -259,4 +260,8 @@ pub fn model_check() -> crate::CaseResult {
         .map_err(|e| crate::Stop::Fail(format!("{e}")))?;
     crate::diag!("model check: {cases} random sequences agree with the reference model");
     Ok(())
+}
+
+super::register! {
+    mock model_check,
 }

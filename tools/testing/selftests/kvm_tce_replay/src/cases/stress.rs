@@ -323,3 +323,9 @@ pub fn stress_everything() -> CaseResult {
     ensure_eq!(third.stats()?.attached, 0);
     Ok(())
 }
+
+super::register! {
+    mock concurrent_puts_during_attach,
+    mock close_in_every_order,
+    mock stress_everything,
+}

@@ -272,3 +272,17 @@ pub fn debugfs_stats() -> CaseResult {
     );
     Ok(())
 }
+
+super::register! {
+    device create_checks,
+    device table_fd_flags,
+    device ddw_128tib_memory,
+    device put_get_round_trip,
+    device put_checks,
+    device stuff_round_trip,
+    device indirect_round_trip,
+    device indirect_checks,
+    device clear_does_not_allocate,
+    device populated_bitmap,
+    device debugfs_stats,
+}

@@ -439,3 +439,7 @@ mod tests {
         std::env::remove_var(BDF_VAR);
     }
 }
+
+super::register! {
+    device real_vfio_group,
+}
