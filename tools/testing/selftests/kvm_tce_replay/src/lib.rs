@@ -100,6 +100,25 @@ macro_rules! ensure_eq {
     }};
 }
 
+/// Fails the case unless `expr` (a `Result` of the client crate or of rustix) failed with errno
+/// `E` + `NAME`: `ensure_err!(t.put(0, junk), INVAL)`, as iommufd_utils.h's `test_err_*` check
+/// an ioctl's errno.
+#[macro_export]
+macro_rules! ensure_err {
+    ($expr:expr, $errno:ident $(,)?) => {{
+        let got = ($expr)
+            .map(|_| ())
+            .map_err(|e| kvm_tce_replay::Error::from(e).errno());
+        $crate::ensure!(
+            got == Err(rustix::io::Errno::$errno),
+            "{} gave {:?}, expected E{}",
+            stringify!($expr),
+            got,
+            stringify!($errno)
+        );
+    }};
+}
+
 /// Prints a kselftest diagnostic line (`# ...`).
 #[macro_export]
 macro_rules! diag {

@@ -8,7 +8,7 @@ use crate::fixture::{self, covering, DeviceExt, TableExt};
 use crate::uapi::*;
 use crate::uapi_test::*;
 use crate::window::tce_is_valid;
-use crate::{ensure, ensure_eq, CaseResult, Stop};
+use crate::{ensure, ensure_eq, ensure_err, CaseResult, Stop};
 use kvm_tce_replay::{mock_levels, MockGroup, TceReplay, TceTable};
 use rustix::io::Errno;
 use std::collections::BTreeMap;
@@ -181,7 +181,7 @@ pub fn double_attach_and_detach() -> CaseResult {
     let s = g.stats()?;
     ensure_eq!((s.attached, s.entries_valid, s.pages_allocated), (0, 0, 0));
     ensure_eq!(t.stats()?.groups_attached, 0);
-    ensure_eq!(dev.detach(&t, &g), Err(Errno::NOENT.into()));
+    ensure_err!(dev.detach(&t, &g), NOENT);
     // Detached, updates no longer reach it; attached again, it is replayed again.
     t.put(9, 0x9_0000 | RW)?;
     ensure_eq!(g.read(9, 1)?, vec![0]);
@@ -237,13 +237,13 @@ pub fn attach_checks() -> CaseResult {
         group(16, 0x40, (1 << 16) - 1)?,
         group(12, 0x40, 1 << 20)?,
     ] {
-        ensure_eq!(dev.attach(&t, &g), Err(Errno::INVAL.into()));
+        ensure_err!(dev.attach(&t, &g), INVAL);
         ensure_eq!(g.stats()?.attached, 0);
     }
     let g = dev.create_group_for(&t, 16)?;
     // A table of another context.
     let other = fixture::open()?;
-    ensure_eq!(other.attach(&t, &g), Err(Errno::INVAL.into()));
+    ensure_err!(other.attach(&t, &g), INVAL);
     // Bad fds, and fds of the wrong kind.
     let (gfd, tfd) = (g.as_raw_fd(), t.as_raw_fd());
     let raw = |groupfd, tablefd, flags, pad| KtrAttach {
@@ -252,42 +252,21 @@ pub fn attach_checks() -> CaseResult {
         flags,
         pad,
     };
-    ensure_eq!(
-        dev.attach_raw(&raw(gfd, 999, 0, 0)),
-        Err(Errno::BADF.into())
-    );
-    ensure_eq!(dev.attach_raw(&raw(-1, tfd, 0, 0)), Err(Errno::BADF.into()));
-    ensure_eq!(
-        dev.attach_raw(&raw(tfd, gfd, 0, 0)),
-        Err(Errno::INVAL.into())
-    );
-    ensure_eq!(
-        dev.attach_raw(&raw(tfd, tfd, 0, 0)),
-        Err(Errno::INVAL.into())
-    );
+    ensure_err!(dev.attach_raw(&raw(gfd, 999, 0, 0)), BADF);
+    ensure_err!(dev.attach_raw(&raw(-1, tfd, 0, 0)), BADF);
+    ensure_err!(dev.attach_raw(&raw(tfd, gfd, 0, 0)), INVAL);
+    ensure_err!(dev.attach_raw(&raw(tfd, tfd, 0, 0)), INVAL);
     // An fd that is no group at all (with the real backend: no VFIO group either).
-    ensure_eq!(
-        dev.attach_raw(&raw(dev.as_raw_fd(), tfd, 0, 0)),
-        Err(Errno::INVAL.into())
-    );
-    ensure_eq!(
-        dev.attach_raw(&raw(gfd, tfd, 3, 0)),
-        Err(Errno::INVAL.into())
-    );
-    ensure_eq!(
-        dev.attach_raw(&raw(gfd, tfd, 0, 1)),
-        Err(Errno::INVAL.into())
-    );
-    ensure_eq!(
-        dev.detach_raw(&raw(gfd, tfd, 1, 0)),
-        Err(Errno::INVAL.into())
-    );
+    ensure_err!(dev.attach_raw(&raw(dev.as_raw_fd(), tfd, 0, 0)), INVAL);
+    ensure_err!(dev.attach_raw(&raw(gfd, tfd, 3, 0)), INVAL);
+    ensure_err!(dev.attach_raw(&raw(gfd, tfd, 0, 1)), INVAL);
+    ensure_err!(dev.detach_raw(&raw(gfd, tfd, 1, 0)), INVAL);
     ensure_eq!(g.stats()?.attached, 0);
     // A group attached to one table cannot attach to another.
     dev.attach(&t, &g)?;
     let t2 = table_with(&dev, 2, 1 << 16, &BTreeMap::new())?;
-    ensure_eq!(dev.attach(&t2, &g), Err(Errno::BUSY.into()));
-    ensure_eq!(dev.detach(&t2, &g), Err(Errno::NOENT.into()));
+    ensure_err!(dev.attach(&t2, &g), BUSY);
+    ensure_err!(dev.detach(&t2, &g), NOENT);
     Ok(())
 }
 
@@ -354,7 +333,7 @@ pub fn replay_failure_rolls_back() -> CaseResult {
     let g = dev.create_group_for(&t, 12)?;
     // The replay needs several hardware pages; the third allocation fails.
     g.fail_alloc(3)?;
-    ensure_eq!(dev.attach(&t, &g), Err(Errno::NOMEM.into()));
+    ensure_err!(dev.attach(&t, &g), NOMEM);
     let s = g.stats()?;
     ensure_eq!((s.attached, s.entries_valid, s.pages_allocated), (0, 0, 0));
     ensure_eq!(t.stats()?.groups_attached, 0);
@@ -367,7 +346,7 @@ pub fn replay_failure_rolls_back() -> CaseResult {
     check_group(&g, &t, 12, &tces)?;
     // A failing update after the attach returns the errno.
     g.fail_alloc(1)?;
-    ensure_eq!(t.put(900_000, 0x1_0000 | RW), Err(Errno::NOMEM.into()));
+    ensure_err!(t.put(900_000, 0x1_0000 | RW), NOMEM);
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use crate::fixture;
 use crate::uapi::*;
-use crate::{ensure, ensure_eq, CaseResult};
+use crate::{ensure, ensure_eq, ensure_err, CaseResult};
 use kvm_tce_replay::{raw, TceReplay, DEVICE};
 use rustix::fs::{stat, FileType};
 use rustix::io::Errno;
@@ -55,26 +55,26 @@ pub fn unknown_ioctl_enotty() -> CaseResult {
     ] {
         // SAFETY: the module refuses an unknown command before reading its argument.
         let r = unsafe { raw::ioctl_with_val(&dev, op, 0) };
-        ensure_eq!(r, Err(Errno::NOTTY.into()));
+        ensure_err!(r, NOTTY);
     }
     Ok(())
 }
 
 pub fn enable_cap() -> CaseResult {
     let dev = fixture::open()?;
-    ensure_eq!(
+    ensure_err!(
         dev.enable_cap(&KvmEnableCap::new(KVM_CAP_SPAPR_TCE_64)),
-        Err(Errno::INVAL.into())
+        INVAL
     );
     let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
     bad.flags = 1;
-    ensure_eq!(dev.enable_cap(&bad), Err(Errno::INVAL.into()));
+    ensure_err!(dev.enable_cap(&bad), INVAL);
     let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
     bad.args[3] = 1;
-    ensure_eq!(dev.enable_cap(&bad), Err(Errno::INVAL.into()));
+    ensure_err!(dev.enable_cap(&bad), INVAL);
     let mut bad = KvmEnableCap::new(KVM_CAP_SPAPR_TCE_REPLAY);
     bad.pad[63] = 1;
-    ensure_eq!(dev.enable_cap(&bad), Err(Errno::INVAL.into()));
+    ensure_err!(dev.enable_cap(&bad), INVAL);
     dev.enable_replay()?;
     // Enabling twice is harmless, as for KVM capabilities that are plain switches.
     dev.enable_replay()?;
@@ -153,9 +153,9 @@ pub fn memory_regions() -> CaseResult {
         16 * page,
         1 << 40,
     ))?;
-    ensure_eq!(
+    ensure_err!(
         dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(1, 0, 9 * page, 0)),
-        Err(Errno::EXIST.into())
+        EXIST
     );
     dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(1, 0, 8 * page, 1 << 41))?;
     // Deleting slot 0 frees its range.

@@ -10,7 +10,7 @@ use crate::cases::attach::check_group;
 use crate::fixture::{self, covering, DeviceExt, TableExt, GUEST_RAM};
 use crate::uapi::*;
 use crate::uapi_test::*;
-use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
+use crate::{diag, ensure, ensure_eq, ensure_err, CaseResult, Stop};
 use kvm_tce_replay::{mock_levels, MockGroup, TceReplay};
 use rustix::io::Errno;
 use std::collections::BTreeMap;
@@ -82,7 +82,7 @@ pub fn failed_update_changes_nothing() -> CaseResult {
     let far = 900_000;
     expected.insert(far, 0);
     b.fail_alloc(1)?;
-    ensure_eq!(t.put(far, 0x7_0000 | RW), Err(Errno::NOMEM.into()));
+    ensure_err!(t.put(far, 0x7_0000 | RW), NOMEM);
     ensure_eq!(t.get(far)?, 0);
     for g in [&a, &b] {
         check_group(g, &t, 12, &expected)?;
@@ -95,9 +95,9 @@ pub fn failed_update_changes_nothing() -> CaseResult {
     b.fail_alloc(1)?;
     let mut list = kvm_tce_replay::TceList::new();
     list.0[..3].copy_from_slice(&[0x11_0000 | RW, 0x12_0000 | RW, 0x13_0000 | RW]);
-    ensure_eq!(
+    ensure_err!(
         t.put_indirect_raw(t.ioba(e), list.0.as_ptr() as u64, 3),
-        Err(Errno::NOMEM.into())
+        NOMEM
     );
     expected.extend([(e, 0x11_0000 | RW), (e + 1, 0), (e + 2, 0)]);
     ensure_eq!(
@@ -183,7 +183,7 @@ pub fn memlock_bounds_tce_pages() -> CaseResult {
     let dev = fixture::open()?;
     let t = dev.create_table(1, 16, 1 << 16)?;
     for tce in [0x1_0000 | 1, 0x1_0000 | 2, RW] {
-        ensure_eq!(t.stuff(0, tce, 4), Err(Errno::INVAL.into()));
+        ensure_err!(t.stuff(0, tce, 4), INVAL);
     }
     ensure_eq!(t.stats()?.pages_allocated, 0);
     Ok(())
@@ -385,15 +385,15 @@ pub fn memslots_and_poison_match_kvm() -> CaseResult {
     // In the slot: taken. Outside it (the old range, past its end): EFAULT, nothing stored.
     t.put(0, (base + 16 * page) | RW)?;
     for gpa in [base, base + 32 * page, 0] {
-        ensure_eq!(t.put(1, gpa | RW), Err(Errno::FAULT.into()));
+        ensure_err!(t.put(1, gpa | RW), FAULT);
         ensure_eq!(t.stuff(1, 0, 1), Ok(()));
     }
     ensure_eq!(t.get(1)?, 0);
     let mut list = kvm_tce_replay::TceList::new();
     list.0[..2].copy_from_slice(&[(base + 16 * page) | RW, base | RW]);
-    ensure_eq!(
+    ensure_err!(
         t.put_indirect_raw(t.ioba(2), list.0.as_ptr() as u64, 2),
-        Err(Errno::FAULT.into())
+        FAULT
     );
     ensure_eq!((t.get(2)?, t.get(3)?), (0, 0));
     // Poison (no permission bit) is any value, in a slot or not, aligned or not.
@@ -405,7 +405,7 @@ pub fn memslots_and_poison_match_kvm() -> CaseResult {
     ensure_eq!(t.get(9)?, 0x2_0ffc);
     // Deleting the slot makes its TCEs unputtable but leaves the stored ones.
     dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion::new(511, 0, 0, 0))?;
-    ensure_eq!(t.put(10, (base + 16 * page) | RW), Err(Errno::FAULT.into()));
+    ensure_err!(t.put(10, (base + 16 * page) | RW), FAULT);
     ensure_eq!(t.get(0)?, (base + 16 * page) | RW);
     Ok(())
 }
@@ -476,7 +476,7 @@ pub fn two_windows_two_tables() -> CaseResult {
         flags: 0,
     };
     ensure_eq!(g.add_table(&second), Ok(1));
-    ensure_eq!(g.add_table(&second), Err(Errno::BUSY.into()));
+    ensure_err!(g.add_table(&second), BUSY);
     let tces = [
         BTreeMap::from([(5u64, 0x5000 | RW), (1 << 18, 0x7000_0000 | 1)]),
         BTreeMap::from([(0u64, 0x10_0000 | RW), (100, 0x20_0000 | 2)]),
@@ -514,8 +514,8 @@ pub fn two_windows_two_tables() -> CaseResult {
     check(&now)?;
     // A third TCE table of the small window's geometry: that hardware table is taken.
     let other = dev.create_table(3, 12, 1 << 19)?;
-    ensure_eq!(dev.attach(&other, &g), Err(Errno::BUSY.into()));
-    ensure_eq!(dev.detach(&other, &g), Err(Errno::NOENT.into()));
+    ensure_err!(dev.attach(&other, &g), BUSY);
+    ensure_err!(dev.detach(&other, &g), NOENT);
     // Detaching the DDW clears its hardware table only.
     dev.detach(&ddw, &g)?;
     ensure_eq!(g.stats_table(1)?.entries_valid, 0);

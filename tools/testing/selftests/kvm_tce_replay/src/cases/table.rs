@@ -6,7 +6,7 @@
 use crate::fixture::{self, mem_free, DeviceExt};
 use crate::uapi::*;
 use crate::window::{TCE_PCI_READ, TCE_PCI_WRITE};
-use crate::{ensure, ensure_eq, CaseResult};
+use crate::{ensure, ensure_eq, ensure_err, CaseResult};
 use kvm_tce_replay::TceList;
 use rustix::io::Errno;
 
@@ -128,12 +128,12 @@ pub fn put_checks() -> CaseResult {
     let base = t.ioba(0);
     // ioba: aligned, inside the window.
     for ioba in [base + 0x1000, base - (1 << 16), t.ioba(64), 0, !0xffff] {
-        ensure_eq!(t.put_ioba(ioba, RW | 0x1_0000), Err(Errno::INVAL.into()));
-        ensure_eq!(t.get_ioba(ioba), Err(Errno::INVAL.into()));
+        ensure_err!(t.put_ioba(ioba, RW | 0x1_0000), INVAL);
+        ensure_err!(t.get_ioba(ioba), INVAL);
     }
     // A valid TCE: only READ/WRITE below the page size (poison may hold anything).
     for tce in [0x1_1000 | RW, 0x1_0000 | 4 | 2, 0x8000 | TCE_PCI_READ] {
-        ensure_eq!(t.put(0, tce), Err(Errno::INVAL.into()));
+        ensure_err!(t.put(0, tce), INVAL);
     }
     ensure_eq!(t.get(0)?, 0);
     ensure_eq!(t.stats()?.pages_allocated, 0);
@@ -156,10 +156,10 @@ pub fn stuff_round_trip() -> CaseResult {
     ensure_eq!(t.get(100)?, 0);
     ensure_eq!(t.stats()?.pages_allocated, 4);
     // Checks: range inside the window, no permission bit.
-    ensure_eq!(t.stuff((1 << 20) - 2, 0, 3), Err(Errno::INVAL.into()));
-    ensure_eq!(t.stuff(0, 0x1000 | RW, 1), Err(Errno::INVAL.into()));
-    ensure_eq!(t.stuff_ioba(t.ioba(0) + 8, RW, 1), Err(Errno::INVAL.into()));
-    ensure_eq!(t.stuff(0, RW, u64::MAX), Err(Errno::INVAL.into()));
+    ensure_err!(t.stuff((1 << 20) - 2, 0, 3), INVAL);
+    ensure_err!(t.stuff(0, 0x1000 | RW, 1), INVAL);
+    ensure_err!(t.stuff_ioba(t.ioba(0) + 8, RW, 1), INVAL);
+    ensure_err!(t.stuff(0, RW, u64::MAX), INVAL);
     Ok(())
 }
 
@@ -184,28 +184,13 @@ pub fn indirect_checks() -> CaseResult {
     }
     let addr = list.0.as_ptr() as u64;
     // More than 512, a list not 4 KiB aligned, a range past the window, a bad list pointer.
-    ensure_eq!(
-        t.put_indirect_raw(t.ioba(0), addr, 513),
-        Err(Errno::INVAL.into())
-    );
-    ensure_eq!(
-        t.put_indirect_raw(t.ioba(0), addr + 8, 2),
-        Err(Errno::INVAL.into())
-    );
-    ensure_eq!(
-        t.put_indirect_raw(t.ioba(4000), addr, 512),
-        Err(Errno::INVAL.into())
-    );
-    ensure_eq!(
-        t.put_indirect_raw(t.ioba(0), 0x1000, 2),
-        Err(Errno::FAULT.into())
-    );
+    ensure_err!(t.put_indirect_raw(t.ioba(0), addr, 513), INVAL);
+    ensure_err!(t.put_indirect_raw(t.ioba(0), addr + 8, 2), INVAL);
+    ensure_err!(t.put_indirect_raw(t.ioba(4000), addr, 512), INVAL);
+    ensure_err!(t.put_indirect_raw(t.ioba(0), 0x1000, 2), FAULT);
     // One bad TCE among good ones: nothing changes.
     list.0[300] = 0x123 | RW;
-    ensure_eq!(
-        t.put_indirect_raw(t.ioba(0), addr, 512),
-        Err(Errno::INVAL.into())
-    );
+    ensure_err!(t.put_indirect_raw(t.ioba(0), addr, 512), INVAL);
     for e in [0, 299, 511] {
         ensure_eq!(t.get(e)?, 0);
     }

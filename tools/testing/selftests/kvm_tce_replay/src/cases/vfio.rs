@@ -7,7 +7,7 @@
 
 use crate::uapi::*;
 use crate::window::{TCE_PCI_READ as TCE_READ, TCE_PCI_WRITE as TCE_WRITE};
-use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
+use crate::{diag, ensure, ensure_eq, ensure_err, CaseResult, Stop};
 use kvm_tce_replay::{raw, TceReplay, TceTable};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{open, Mode, OFlags};
@@ -349,9 +349,9 @@ pub fn real_vfio_group() -> CaseResult {
     table.put_ioba(start + src, gpa | TCE_READ)?;
     table.put_ioba(start + dst, (gpa + page) | TCE_WRITE)?;
     // A TCE outside every slot is refused, as KVM's H_PUT_TCE does.
-    ensure_eq!(
+    ensure_err!(
         table.put_ioba(start + 0x40000, (gpa + 8 * page) | TCE_READ),
-        Err(Errno::FAULT.into())
+        FAULT
     );
     // A TCE in a slot whose memory is not preregistered is taken while no group is attached;
     // the replay then fails with EFAULT and the group ends detached.
