@@ -60,8 +60,15 @@ if [ ! -e "$out/.complete" ]; then
 	touch "$out/.complete"
 	log "kernel: built $arch in $(( $(date +%s) - start )) s"
 elif [ "$arch" = um ]; then
-	# The module is part of this kernel: rebuild what changed.
+	# The module is part of this kernel: rebuild what changed. make goes by mtimes, which do not
+	# tell one checkout's sources from another's (the link above moves between them): when the
+	# module's sources are not those of the last build, its objects go first.
+	sources=$(cd "$TOP" && find Kconfig include rust -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+	if [ "$(cat "$out/.module-sources" 2>/dev/null)" != "$sources" ]; then
+		rm -rf "$out/drivers/kvm_tce_replay"
+	fi
 	make -s -C "$srcdir" O="$out" ARCH=$karch LLVM=-19 -j"$(nproc)" $targets >&2 ||
 		die "um kernel rebuild failed"
+	echo "$sources" >"$out/.module-sources"
 fi
 echo "$out"
