@@ -82,10 +82,61 @@ impl World {
         }
     }
 
+    /// Plays `op` on the module, as [`Model::apply`] plays it on the model; each kind of op has
+    /// its own method below, but for the ioctls of one line.
     fn apply(&mut self, op: &Op) -> Res {
         let done = |r: kvm_tce_replay::Result<()>| r.map(|()| Out::Done).map_err(Errno::from);
         match op {
             Op::Enable(c) => done(self.devs[*c].enable_replay()),
+            Op::Create { .. } | Op::Close(_) | Op::Map(_) | Op::Unmap(_) => {
+                self.apply_lifecycle(op)
+            }
+            Op::Table(s, op) => match &self.tables[*s] {
+                Some(t) => table_op(t, op, self.epp),
+                None => Ok(Out::Skipped),
+            },
+            Op::Parallel(..) | Op::Fork(..) => self.apply_concurrent(op),
+            Op::CreateGroup(..) | Op::AddTable(..) | Op::CloseGroup(_) => self.apply_group(op),
+            Op::Attach {
+                ctx,
+                table,
+                group,
+                flags,
+                pad,
+            } => {
+                let req = KtrAttach {
+                    groupfd: self.fd(*group),
+                    tablefd: self.fd(*table),
+                    flags: self.walk(*table, *flags),
+                    pad: *pad,
+                };
+                done(self.devs[*ctx].attach_raw(&req))
+            }
+            Op::Detach {
+                ctx,
+                table,
+                group,
+                flags,
+            } => {
+                let req = KtrAttach {
+                    groupfd: self.fd(*group),
+                    tablefd: self.fd(*table),
+                    flags: *flags,
+                    pad: 0,
+                };
+                done(self.devs[*ctx].detach_raw(&req))
+            }
+            Op::Memslot(c, slot) => done(
+                self.devs[*c]
+                    .set_user_memory_region_raw(slot.request())
+                    .map(drop),
+            ),
+        }
+    }
+
+    /// A table's fds and mappings: created, closed, mapped, unmapped.
+    fn apply_lifecycle(&mut self, op: &Op) -> Res {
+        match op {
             Op::Create {
                 ctx,
                 slot,
@@ -135,10 +186,13 @@ impl World {
                 }
                 Ok(Out::Done)
             }
-            Op::Table(s, op) => match &self.tables[*s] {
-                Some(t) => table_op(t, op, self.epp),
-                None => Ok(Out::Skipped),
-            },
+            _ => unreachable!("not a lifecycle op: {op:?}"),
+        }
+    }
+
+    /// Two table ops from two threads at once, or a forked child's writes.
+    fn apply_concurrent(&mut self, op: &Op) -> Res {
+        match op {
             Op::Parallel(a, x, b, y) => {
                 let (ta, tb) = (&self.tables[*a], &self.tables[*b]);
                 let epp = self.epp;
@@ -163,6 +217,13 @@ impl World {
                 Some(t) if t.fd.is_some() => fork(t, *n, *tce),
                 _ => Ok(Out::Skipped),
             },
+            _ => unreachable!("not a concurrent op: {op:?}"),
+        }
+    }
+
+    /// Mock groups: created, given a second hardware table, closed.
+    fn apply_group(&mut self, op: &Op) -> Res {
+        match op {
             Op::CreateGroup(g, geo) => {
                 if self.groups[*g].is_some() {
                     return Ok(Out::Skipped);
@@ -188,40 +249,7 @@ impl World {
                 Some(_) => Out::Done,
                 None => Out::Skipped,
             }),
-            Op::Attach {
-                ctx,
-                table,
-                group,
-                flags,
-                pad,
-            } => {
-                let req = KtrAttach {
-                    groupfd: self.fd(*group),
-                    tablefd: self.fd(*table),
-                    flags: self.walk(*table, *flags),
-                    pad: *pad,
-                };
-                done(self.devs[*ctx].attach_raw(&req))
-            }
-            Op::Detach {
-                ctx,
-                table,
-                group,
-                flags,
-            } => {
-                let req = KtrAttach {
-                    groupfd: self.fd(*group),
-                    tablefd: self.fd(*table),
-                    flags: *flags,
-                    pad: 0,
-                };
-                done(self.devs[*ctx].detach_raw(&req))
-            }
-            Op::Memslot(c, slot) => done(
-                self.devs[*c]
-                    .set_user_memory_region_raw(slot.request())
-                    .map(drop),
-            ),
+            _ => unreachable!("not a group op: {op:?}"),
         }
     }
 }
@@ -332,91 +360,118 @@ fn same<T: PartialEq + std::fmt::Debug>(got: T, want: T, what: &str) -> Result<(
     }
 }
 
-/// Compares every table's entries, population and statistics and every open group's hardware
-/// tables with the model.
+/// Compares every table's entries, population and statistics, the memory charged, and every open
+/// group's hardware tables with the model.
 fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
-    let e = |e: kvm_tce_replay::Error| format!("reading the state: {:?}", e.errno());
     for (s, (mt, rt)) in m.tables.iter().zip(&w.tables).enumerate() {
-        let (mt, rt) = match (mt, rt) {
-            (None, None) => continue,
-            (Some(mt), Some(rt)) => (mt, rt),
+        match (mt, rt) {
+            (None, None) => {}
+            (Some(mt), Some(rt)) => verify_table(m, s, mt, rt)?,
             _ => {
                 return Err(format!(
                     "table slot {s}: alive in one of module and model only"
                 ))
             }
-        };
-        let Some(fd) = rt.fd.as_ref() else {
-            // Only the mapping is left to look through.
-            let map = rt.maps.last().expect("a mapping keeps it");
-            for i in 0..map.len() {
-                let want = mt.entries.get(&(i as u64)).copied().unwrap_or(0);
-                same(map.read(i), want, &format!("table {s} entry {i} (mapped)"))?;
-            }
-            continue;
-        };
-        let st = fd.stats().map_err(e)?;
-        same(
-            st.pages_allocated,
-            mt.pages.len() as u64,
-            &format!("table {s} pages"),
-        )?;
-        same(
-            st.groups_attached,
-            mt.attached.len() as u64,
-            &format!("table {s} groups"),
-        )?;
-        same(st.replays, mt.replays, &format!("table {s} replays"))?;
-        if let Some(r) = mt.last {
-            let got = (
-                st.last_tces_replayed,
-                st.last_tces_skipped,
-                st.last_hw_entries_written,
-            );
-            same(
-                got,
-                (r.replayed, r.skipped, r.hw_written),
-                &format!("table {s} last replay"),
-            )?;
         }
-        // The population bitmap: whole, or for a huge window (a bitmap of 2^31 pages takes
-        // minutes in the debug VM) around the allocated pages and at both ends; the page count
-        // above covers the rest.
-        let pages = m.page_count(&mt.w);
-        let ranges: Vec<(u64, u64)> = if pages <= 1 << 20 {
-            vec![(0, pages)]
-        } else {
-            let around = |p: u64| (p.saturating_sub(64), (p + 64).min(pages));
-            [0, pages - 1]
-                .iter()
-                .chain(&mt.pages)
-                .map(|&p| around(p))
-                .collect()
-        };
-        for (lo, hi) in ranges {
-            let got: Vec<u64> = fd.populated(lo, hi - lo).map_err(e)?.iter().collect();
-            let want: Vec<u64> = mt.pages.range(lo..hi).copied().collect();
-            same(
-                got,
-                want,
-                &format!("table {s} population of pages {lo}..{hi}"),
-            )?;
-        }
-        for &p in &mt.pages {
-            // The whole page through a mapping of its own, its window entries through GET too.
-            let map = fd.map(p as usize, 1).map_err(e)?;
-            for i in 0..m.epp {
-                let entry = p * m.epp + i;
-                let want = mt.entries.get(&entry).copied().unwrap_or(0);
-                let what = format!("table {s} entry {entry}");
-                same(map.read(i as usize), want, &what)?;
-                if entry < mt.w.size() && (want != 0 || i == 0) {
-                    same(fd.get(entry).map_err(e)?, want, &what)?;
-                }
+    }
+    verify_charge(m, pinned)?;
+    for (g, (id, rg)) in m.groups.iter().zip(&w.groups).enumerate() {
+        match (id, rg) {
+            (None, None) => {}
+            (Some(id), Some(rg)) => verify_group(g, &m.all[*id], rg)?,
+            _ => {
+                return Err(format!(
+                    "group slot {g}: open in one of module and model only"
+                ))
             }
         }
     }
-    // Every allocated TCE page of a live table is charged to this process, nothing else.
+    Ok(())
+}
+
+/// What reading the module's state failed with.
+fn reading(e: kvm_tce_replay::Error) -> String {
+    format!("reading the state: {:?}", e.errno())
+}
+
+/// Table slot `s`: its statistics, population bitmap and entries (through its fd, or through
+/// its last mapping once the fd is closed).
+fn verify_table(m: &Model, s: usize, mt: &model::Table, rt: &Slot) -> Result<(), String> {
+    let e = reading;
+    let Some(fd) = rt.fd.as_ref() else {
+        // Only the mapping is left to look through.
+        let map = rt.maps.last().expect("a mapping keeps it");
+        for i in 0..map.len() {
+            let want = mt.entries.get(&(i as u64)).copied().unwrap_or(0);
+            same(map.read(i), want, &format!("table {s} entry {i} (mapped)"))?;
+        }
+        return Ok(());
+    };
+    let st = fd.stats().map_err(e)?;
+    same(
+        st.pages_allocated,
+        mt.pages.len() as u64,
+        &format!("table {s} pages"),
+    )?;
+    same(
+        st.groups_attached,
+        mt.attached.len() as u64,
+        &format!("table {s} groups"),
+    )?;
+    same(st.replays, mt.replays, &format!("table {s} replays"))?;
+    if let Some(r) = mt.last {
+        let got = (
+            st.last_tces_replayed,
+            st.last_tces_skipped,
+            st.last_hw_entries_written,
+        );
+        same(
+            got,
+            (r.replayed, r.skipped, r.hw_written),
+            &format!("table {s} last replay"),
+        )?;
+    }
+    // The population bitmap: whole, or for a huge window (a bitmap of 2^31 pages takes
+    // minutes in the debug VM) around the allocated pages and at both ends; the page count
+    // above covers the rest.
+    let pages = m.page_count(&mt.w);
+    let ranges: Vec<(u64, u64)> = if pages <= 1 << 20 {
+        vec![(0, pages)]
+    } else {
+        let around = |p: u64| (p.saturating_sub(64), (p + 64).min(pages));
+        [0, pages - 1]
+            .iter()
+            .chain(&mt.pages)
+            .map(|&p| around(p))
+            .collect()
+    };
+    for (lo, hi) in ranges {
+        let got: Vec<u64> = fd.populated(lo, hi - lo).map_err(e)?.iter().collect();
+        let want: Vec<u64> = mt.pages.range(lo..hi).copied().collect();
+        same(
+            got,
+            want,
+            &format!("table {s} population of pages {lo}..{hi}"),
+        )?;
+    }
+    for &p in &mt.pages {
+        // The whole page through a mapping of its own, its window entries through GET too.
+        let map = fd.map(p as usize, 1).map_err(e)?;
+        for i in 0..m.epp {
+            let entry = p * m.epp + i;
+            let want = mt.entries.get(&entry).copied().unwrap_or(0);
+            let what = format!("table {s} entry {entry}");
+            same(map.read(i as usize), want, &what)?;
+            if entry < mt.w.size() && (want != 0 || i == 0) {
+                same(fd.get(entry).map_err(e)?, want, &what)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every allocated TCE page of a live table is charged to this process, nothing else.
+fn verify_charge(m: &Model, pinned: u64) -> Result<(), String> {
     let charged: u64 = m
         .tables
         .iter()
@@ -428,49 +483,43 @@ fn verify(m: &Model, w: &World, pinned: u64) -> Result<(), String> {
         pinned + charged,
         "pages charged to pinned_vm",
     )?;
-    for (g, (id, rg)) in m.groups.iter().zip(&w.groups).enumerate() {
-        let (id, rg) = match (id, rg) {
-            (None, None) => continue,
-            (Some(id), Some(rg)) => (*id, rg),
-            _ => {
-                return Err(format!(
-                    "group slot {g}: open in one of module and model only"
-                ))
+    Ok(())
+}
+
+/// Group slot `g`: each hardware table's counters and entries, and no table past the last.
+fn verify_group(g: usize, mg: &model::Group, rg: &MockGroup) -> Result<(), String> {
+    let e = reading;
+    for (i, hw) in mg.hw.iter().enumerate() {
+        let what = format!("group {g} hardware table {i}");
+        let st = rg.stats_table(i as u64).map_err(e)?;
+        same(
+            st.entries_valid,
+            hw.entries.len() as u64,
+            &format!("{what} valid"),
+        )?;
+        same(
+            st.attached,
+            u64::from(hw.att.is_some()),
+            &format!("{what} attached"),
+        )?;
+        if hw.it_size <= 1 << 18 {
+            let all = rg.read_table(i as u64, 0, hw.it_size).map_err(e)?;
+            for (k, v) in all.into_iter().enumerate() {
+                let want = hw.entries.get(&(k as u64)).copied().unwrap_or(0);
+                same(v, want, &format!("{what} entry {k}"))?;
             }
-        };
-        let mg = &m.all[id];
-        for (i, hw) in mg.hw.iter().enumerate() {
-            let what = format!("group {g} hardware table {i}");
-            let st = rg.stats_table(i as u64).map_err(e)?;
-            same(
-                st.entries_valid,
-                hw.entries.len() as u64,
-                &format!("{what} valid"),
-            )?;
-            same(
-                st.attached,
-                u64::from(hw.att.is_some()),
-                &format!("{what} attached"),
-            )?;
-            if hw.it_size <= 1 << 18 {
-                let all = rg.read_table(i as u64, 0, hw.it_size).map_err(e)?;
-                for (k, v) in all.into_iter().enumerate() {
-                    let want = hw.entries.get(&(k as u64)).copied().unwrap_or(0);
-                    same(v, want, &format!("{what} entry {k}"))?;
-                }
-            } else {
-                for (&k, &v) in &hw.entries {
-                    let got = rg.read_table_raw(i as u64, k, 1).map_err(e)?;
-                    same(got[0], v, &format!("{what} entry {k}"))?;
-                }
+        } else {
+            for (&k, &v) in &hw.entries {
+                let got = rg.read_table_raw(i as u64, k, 1).map_err(e)?;
+                same(got[0], v, &format!("{what} entry {k}"))?;
             }
         }
-        same(
-            rg.stats_table(mg.hw.len() as u64).map(drop),
-            Err(Errno::INVAL.into()),
-            &format!("group {g}: a hardware table too many"),
-        )?;
     }
+    same(
+        rg.stats_table(mg.hw.len() as u64).map(drop),
+        Err(Errno::INVAL.into()),
+        &format!("group {g}: a hardware table too many"),
+    )?;
     Ok(())
 }
 
