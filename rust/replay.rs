@@ -11,6 +11,11 @@
 //!
 //! Every value the walk reads passes `H_PUT_TCE`'s checks ([`Table::validate`]) or is skipped and
 //! counted: userspace may write anything through mmap, and KVM's handlers refuse such values.
+//!
+//! The baselines are in [`baseline`], built only in the test configuration.
+
+#[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+mod baseline;
 
 use crate::{
     iommu::{IommuBackend, Runs},
@@ -31,16 +36,41 @@ const BUDGET: u64 = 16384;
 /// (4 KiB of TCEs).
 const SPAN: usize = 512;
 
+/// One hold of the table lock: the work it has done against [`BUDGET`], and where the walk
+/// resumes.
+#[derive(Default)]
+struct Chunk {
+    /// Work units spent in this chunk (reset when the next one starts).
+    spent: u64,
+    /// The entry the walk resumes at, from its hardware subpage `sub` on (`sub > 0` only inside
+    /// a TCE split over chunks, whose value is `partial`).
+    entry: u64,
+    sub: u64,
+    partial: u64,
+}
+
+impl Chunk {
+    /// Counts `units` of work.
+    fn spend(&mut self, units: u64) {
+        self.spent += units;
+    }
+
+    /// Work units left in this chunk.
+    fn left(&self) -> u64 {
+        BUDGET.saturating_sub(self.spent)
+    }
+}
+
 /// How a replay visits the table.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Walk {
     /// Allocated pages, populated entries: the normal walk.
     Populated,
-    /// Every TCE-page slot of the window, every entry of an allocated page.
-    #[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
+    /// Every TCE-page slot of the window, every entry of an allocated page (a baseline).
+    #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
     Slots,
-    /// Every entry of the window, one lookup each.
-    #[cfg_attr(not(CONFIG_KVM_TCE_REPLAY_MOCK), allow(dead_code))]
+    /// Every entry of the window, one lookup each (a baseline).
+    #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
     Entries,
 }
 
@@ -108,6 +138,7 @@ struct Replayer<'a> {
     /// The guest range of the memory slot of the last valid TCE, for the current chunk only
     /// (slots may change between chunks).
     slot: Option<(u64, u64)>,
+    chunk: Chunk,
 }
 
 impl<'a> Replayer<'a> {
@@ -119,72 +150,55 @@ impl<'a> Replayer<'a> {
         }
     }
 
-    /// The next entry at or after `from` that `walk` looks at; adds what looking cost.
-    fn next(&mut self, st: &TableState, walk: Walk, from: u64, cost: &mut u64) -> Next<'a> {
-        let size = self.table.window().size();
-        if from >= size {
+    /// The next entry at or after `from` that `walk` looks at; counts what looking cost.
+    fn next(&mut self, st: &TableState, walk: Walk, from: u64) -> Next<'a> {
+        if from >= self.table.window().size() {
             return Next::End;
         }
-        let index = GEO.page_of(from);
         match walk {
-            Walk::Populated => {
-                // The page holding `from`, or the first allocated one after it.
-                let (found, page) = loop {
-                    match self.page {
-                        Some((at, page)) if at >= index => break (at, page),
-                        _ => match self.pages.next() {
-                            Some(hit) => self.page = Some(hit),
-                            None => return Next::End,
-                        },
-                    }
-                };
-                self.enter_page(found);
-                let slot = if found == index { GEO.slot_of(from) } else { 0 };
-                let (hit, looked) = page.next_populated(st, slot);
-                self.stats.visited += looked;
-                *cost += looked.max(1);
-                let Some((slot, tce)) = hit else {
-                    return Next::Skip(GEO.first_entry(found + 1));
-                };
-                // CAST: a slot of a page.
-                let entry = GEO.first_entry(found) + slot as u64;
-                if self.subpages > 1 {
-                    return Next::Entry(entry, tce);
-                }
-                // CAST: the budget left, at most BUDGET.
-                let room = (BUDGET.saturating_sub(*cost) / 2).max(1) as usize;
-                let len = page.span(st, slot, room.min(SPAN));
-                Next::Span {
-                    entry,
-                    page,
-                    slot,
-                    len,
-                }
+            Walk::Populated => self.next_populated(st, from),
+            #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+            Walk::Slots => self.next_slot(from),
+            #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
+            Walk::Entries => self.next_entry(from),
+        }
+    }
+
+    /// [`Walk::Populated`]: the page holding `from` or the next allocated one, its next
+    /// populated entry, and the span of populated entries from there.
+    fn next_populated(&mut self, st: &TableState, from: u64) -> Next<'a> {
+        let index = GEO.page_of(from);
+        // The page holding `from`, or the first allocated one after it.
+        let (found, page) = loop {
+            match self.page {
+                Some((at, page)) if at >= index => break (at, page),
+                _ => match self.pages.next() {
+                    Some(hit) => self.page = Some(hit),
+                    None => return Next::End,
+                },
             }
-            Walk::Slots => {
-                self.enter_page(index);
-                *cost += 1;
-                let page = match self.page {
-                    Some((at, page)) if at == index => Some(page),
-                    _ => self
-                        .table
-                        .page(index)
-                        .inspect(|&page| self.page = Some((index, page))),
-                };
-                match page {
-                    Some(page) => {
-                        self.stats.visited += 1;
-                        Next::Entry(from, page.load(GEO.slot_of(from)))
-                    }
-                    None => Next::Skip(GEO.first_entry(index + 1)),
-                }
-            }
-            Walk::Entries => {
-                self.stats.walked += 1;
-                self.stats.visited += 1;
-                *cost += 1;
-                Next::Entry(from, self.table.get(from))
-            }
+        };
+        self.enter_page(found);
+        let slot = if found == index { GEO.slot_of(from) } else { 0 };
+        let (hit, looked) = page.next_populated(st, slot);
+        self.stats.visited += looked;
+        self.chunk.spend(looked.max(1));
+        let Some((slot, tce)) = hit else {
+            return Next::Skip(GEO.first_entry(found + 1));
+        };
+        // CAST: a slot of a page.
+        let entry = GEO.first_entry(found) + slot as u64;
+        if self.subpages > 1 {
+            return Next::Entry(entry, tce);
+        }
+        // CAST: the budget left, at most BUDGET.
+        let room = (self.chunk.left() / 2).max(1) as usize;
+        let len = page.span(st, slot, room.min(SPAN));
+        Next::Span {
+            entry,
+            page,
+            slot,
+            len,
         }
     }
 
@@ -214,14 +228,7 @@ impl<'a> Replayer<'a> {
     /// inside the memory slot of the first (the common case: a guest maps its memory slot by
     /// slot), they go to the group as one run, else one by one. The first entry's look is
     /// already counted.
-    fn span(
-        &mut self,
-        entry: u64,
-        page: &TcePage,
-        slot: usize,
-        len: usize,
-        cost: &mut u64,
-    ) -> Result {
+    fn span(&mut self, entry: u64, page: &TcePage, slot: usize, len: usize) -> Result {
         let w = *self.table.window();
         // The memory slot of the first entry, unless the last one checked holds it too.
         let first = page.load(slot);
@@ -249,7 +256,7 @@ impl<'a> Replayer<'a> {
         let values = &values[..n];
         // CAST (two): at most SPAN.
         self.stats.visited += n.saturating_sub(1) as u64;
-        *cost += 2 * n as u64;
+        self.chunk.spend(2 * n as u64);
         let all_valid = flaws == 0;
         if all_valid {
             let first = self.runs.geometry().first_index(&w, entry);
@@ -270,20 +277,14 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
-    /// Writes the hardware subpages of entry `entry` holding `tce` from `sub` on, at most
-    /// `budget` of them; returns the first subpage not written (`subpages` when done).
-    fn write(
-        &mut self,
-        entry: u64,
-        tce: u64,
-        sub: u64,
-        budget: u64,
-        cost: &mut u64,
-    ) -> Result<u64> {
-        let end = self.subpages.min(sub + budget.max(1));
+    /// Writes the hardware subpages of entry `entry` holding `tce` from `sub` on, as many as the
+    /// chunk has room for (one at least); returns the first subpage not written (`subpages` when
+    /// done).
+    fn write(&mut self, entry: u64, tce: u64, sub: u64) -> Result<u64> {
+        let end = self.subpages.min(sub + self.chunk.left().max(1));
         let w = *self.table.window();
         self.stats.hw_entries += self.runs.push_entry(&w, entry, tce, sub..end)?;
-        *cost += end - sub;
+        self.chunk.spend(end - sub);
         if end == self.subpages {
             self.stats.tces += 1;
         }
@@ -292,67 +293,14 @@ impl<'a> Replayer<'a> {
 
     /// Walks the whole window with `walk` in chunks of about [`BUDGET`] work each.
     fn run(&mut self, walk: Walk) -> Result {
-        // Where the walk resumes: entry `entry`, from its subpage `sub` on (`sub > 0` only inside
-        // a TCE split over chunks, whose value is `partial`).
-        let (mut entry, mut sub, mut partial) = (0u64, 0u64, 0u64);
         loop {
             if shim::fatal_signal_pending() {
                 return Err(EINTR);
             }
             let guard = self.table.lock();
             self.slot = None;
-            let mut cost = 0;
-            let mut done = false;
-            if sub > 0 {
-                // An update while the lock was dropped wrote the whole entry itself.
-                if self.table.get(entry) == partial {
-                    sub = self.write(entry, partial, sub, BUDGET, &mut cost)?;
-                }
-                if sub == 0 || sub == self.subpages || self.table.get(entry) != partial {
-                    (entry, sub) = (entry + 1, 0);
-                }
-            }
-            while cost < BUDGET && sub == 0 {
-                match self.next(&guard, walk, entry, &mut cost) {
-                    Next::End => {
-                        done = true;
-                        break;
-                    }
-                    Next::Skip(next) => entry = next,
-                    Next::Span {
-                        entry: at,
-                        page,
-                        slot,
-                        len,
-                    } => {
-                        // The tail of the last page, past the window, is nobody's.
-                        let size = self.table.window().size();
-                        // CAST (two): at most SPAN; at most a page of entries.
-                        let len = (len as u64).min(size.saturating_sub(at)) as usize;
-                        if len == 0 {
-                            done = true;
-                            break;
-                        }
-                        self.span(at, page, slot, len, &mut cost)?;
-                        entry = at + len as u64;
-                    }
-                    // The tail of the last page, past the window, is nobody's.
-                    Next::Entry(at, _) if at >= self.table.window().size() => {
-                        done = true;
-                        break;
-                    }
-                    Next::Entry(at, tce) => {
-                        entry = at + 1;
-                        if tce == 0 || !self.replayable(tce) {
-                            continue;
-                        }
-                        let end = self.write(at, tce, 0, BUDGET.saturating_sub(cost), &mut cost)?;
-                        if end < self.subpages {
-                            (entry, sub, partial) = (at, end, tce);
-                        }
-                    }
-                }
-            }
+            self.chunk.spent = 0;
+            let done = self.chunk_of(&guard, walk)?;
             // The chunk's writes land before the lock lets updates of its entries in.
             self.runs.flush()?;
             drop(guard);
@@ -361,6 +309,70 @@ impl<'a> Replayer<'a> {
             }
             shim::cond_resched();
         }
+    }
+
+    /// One chunk of the walk, under the table lock (`st`), from where the last one stopped;
+    /// returns whether the walk reached the window's end.
+    fn chunk_of(&mut self, st: &TableState, walk: Walk) -> Result<bool> {
+        let Chunk {
+            mut entry,
+            mut sub,
+            mut partial,
+            ..
+        } = self.chunk;
+        if sub > 0 {
+            // An update while the lock was dropped wrote the whole entry itself.
+            if self.table.get(entry) == partial {
+                sub = self.write(entry, partial, sub)?;
+            }
+            if sub == 0 || sub == self.subpages || self.table.get(entry) != partial {
+                (entry, sub) = (entry + 1, 0);
+            }
+        }
+        let size = self.table.window().size();
+        let mut done = false;
+        while self.chunk.spent < BUDGET && sub == 0 {
+            match self.next(st, walk, entry) {
+                Next::End => {
+                    done = true;
+                    break;
+                }
+                Next::Skip(next) => entry = next,
+                Next::Span {
+                    entry: at,
+                    page,
+                    slot,
+                    len,
+                } => {
+                    // The tail of the last page, past the window, is nobody's.
+                    // CAST (two): at most SPAN; at most a page of entries.
+                    let len = (len as u64).min(size.saturating_sub(at)) as usize;
+                    if len == 0 {
+                        done = true;
+                        break;
+                    }
+                    self.span(at, page, slot, len)?;
+                    entry = at + len as u64;
+                }
+                // The tail of the last page, past the window, is nobody's.
+                Next::Entry(at, _) if at >= size => {
+                    done = true;
+                    break;
+                }
+                Next::Entry(at, tce) => {
+                    entry = at + 1;
+                    if tce == 0 || !self.replayable(tce) {
+                        continue;
+                    }
+                    let end = self.write(at, tce, 0)?;
+                    if end < self.subpages {
+                        (entry, sub, partial) = (at, end, tce);
+                    }
+                }
+            }
+        }
+        (self.chunk.entry, self.chunk.sub, self.chunk.partial) = (entry, sub, partial);
+        Ok(done)
     }
 }
 
@@ -382,6 +394,7 @@ pub(crate) fn replay(table: &Table, group: &dyn IommuBackend, walk: Walk) -> Res
         subpages,
         last_page: None,
         slot: None,
+        chunk: Chunk::default(),
     };
     r.run(walk)?;
     r.stats.ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(0);

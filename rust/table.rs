@@ -313,7 +313,8 @@ impl Table {
         self.pages.iter(from, self.page_count() - 1)
     }
 
-    /// TCE page `index`, if allocated.
+    /// TCE page `index`, if allocated (for the benchmarks' slot walk and KUnit).
+    #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
     pub(crate) fn page(&self, index: u64) -> Option<&TcePage> {
         self.pages.get(index)
     }
