@@ -17,6 +17,7 @@ use crate::{diag, CaseResult, Stop};
 use kvm_tce_replay::{raw, MockGroup, TceList, TceMap, TceReplay, TceTable};
 use model::{Model, Out, Res};
 use op::*;
+use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use rustix::io::Errno;
 use std::os::fd::AsRawFd;
@@ -584,7 +585,11 @@ impl Baseline {
 }
 
 /// Runs the sequence of `seed`; on failure, shrinks it and returns the report.
-fn run_seed(seed: u64, baseline: &Baseline) -> Result<(), String> {
+fn run_seed(
+    seed: u64,
+    baseline: &Baseline,
+    sequence: impl Strategy<Value = Vec<Op>>,
+) -> Result<(), String> {
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
@@ -595,7 +600,7 @@ fn run_seed(seed: u64, baseline: &Baseline) -> Result<(), String> {
     };
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
-    match runner.run(&sequence(), |ops| {
+    match runner.run(&sequence, |ops| {
         run_ops(&ops, baseline).map_err(TestCaseError::fail)
     }) {
         Ok(()) => Ok(()),
@@ -649,7 +654,7 @@ fn run(seed: u64, budget: Budget) -> Result<u64, String> {
             break;
         }
         let one = Instant::now();
-        let result = run_seed(seed.wrapping_add(n), &baseline);
+        let result = run_seed(seed.wrapping_add(n), &baseline, op::sequence());
         if one.elapsed() > Duration::from_secs(5) {
             diag!(
                 "fuzz: seed {} took {:.1} s",
@@ -694,6 +699,23 @@ fn seed() -> u64 {
     })
 }
 
+/// The model check: sequences of the replay's own workload ([`op::replay_sequence`]: updates of
+/// one table, two groups attached and detached), each checked op by op and then entry by entry
+/// against the fuzzer's reference model; `model_sequences=` in the harness arguments sets how
+/// many (default 48), `seed=` reruns one.
+pub fn model_check() -> CaseResult {
+    let seed = seed();
+    let n = arg("model_sequences").unwrap_or(48);
+    diag!("model check seed={seed}");
+    let baseline = Baseline::now().map_err(Stop::Fail)?;
+    for i in 0..n {
+        run_seed(seed.wrapping_add(i), &baseline, op::replay_sequence())
+            .map_err(|why| Stop::Fail(format!("model check: {why}")))?;
+    }
+    diag!("model check: {n} random sequences agree with the reference model");
+    Ok(())
+}
+
 /// The case of `make check`: a fixed number of sequences (`sequences=` in the harness
 /// arguments, default 300).
 pub fn fuzz_budget() -> CaseResult {
@@ -722,5 +744,6 @@ pub fn main() -> i32 {
 }
 
 super::register! {
+    mock model_check,
     mock fuzz_budget,
 }

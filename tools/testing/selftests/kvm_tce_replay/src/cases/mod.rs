@@ -9,7 +9,6 @@ mod fail_nth;
 pub mod fuzz;
 pub mod hostile;
 pub mod mmap;
-mod model;
 mod stress;
 mod table;
 mod vfio;
@@ -59,7 +58,6 @@ const FILES: &[&[Case]] = &[
     vfio::CASES,
     hostile::CASES,
     fail_nth::CASES,
-    model::CASES,
     fuzz::CASES,
     stress::CASES,
 ];

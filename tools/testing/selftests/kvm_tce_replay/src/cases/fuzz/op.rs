@@ -515,11 +515,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A sequence: it starts with a table in slot 0 (of a valid geometry), a group in slot 0 that
-/// covers it, attached, and replay enabled in context 0, so that the ops after it have
-/// something to hit; then anything.
-pub fn sequence() -> impl Strategy<Value = Vec<Op>> {
-    let start = (
+/// How every sequence starts: a table in slot 0 (of a valid geometry), a group in slot 0 that
+/// covers it, attached, and replay enabled in context 0 (before the attach or after it), so
+/// that the ops after it have something to hit.
+fn start() -> impl Strategy<Value = Vec<Op>> {
+    (
         0..PAGE_SHIFTS.len(),
         0..SIZES.len(),
         0..OFFSETS.len(),
@@ -554,7 +554,6 @@ pub fn sequence() -> impl Strategy<Value = Vec<Op>> {
                 },
                 Op::CreateGroup(0, group),
             ];
-            // Replay enabled before the first attach or after it.
             if replay_first {
                 ops.splice(0..0, [Op::Enable(0)]);
                 ops.push(attach);
@@ -562,8 +561,43 @@ pub fn sequence() -> impl Strategy<Value = Vec<Op>> {
                 ops.extend([attach, Op::Enable(0)]);
             }
             ops
-        });
-    (start, proptest::collection::vec(op(), 1..80)).prop_map(|(mut ops, rest)| {
+        })
+}
+
+/// The fuzzer's sequence: the [`start`], then anything.
+pub fn sequence() -> impl Strategy<Value = Vec<Op>> {
+    (start(), proptest::collection::vec(op(), 1..80)).prop_map(|(mut ops, rest)| {
+        ops.extend(rest);
+        ops
+    })
+}
+
+/// The model check's sequence, the replay's own workload: the [`start`], a second group over
+/// the same table with hardware pages of 4 KiB (or the table's, if smaller), the table mapped,
+/// then only updates of the table (`H_PUT_TCE`, `H_STUFF_TCE`, `H_PUT_TCE_INDIRECT`, writes
+/// through the mapping) and attaches and detaches of the two groups.
+pub fn replay_sequence() -> impl Strategy<Value = Vec<Op>> {
+    let update = prop_oneof![
+        6 => (at(), tce()).prop_map(|(a, t)| TableOp::Put(a, t)),
+        2 => (at(), tce(), count()).prop_map(|(a, t, n)| TableOp::Stuff(a, t, n)),
+        2 => (at(), proptest::collection::vec(tce(), 0..24))
+            .prop_map(|(a, l)| TableOp::Indirect(a, List::Tces(l))),
+        3 => (any::<u64>(), tce()).prop_map(|(n, t)| TableOp::MmapWrite(n, t)),
+    ];
+    let group = || (0..2usize).prop_map(Fd::Group);
+    let step = prop_oneof![
+        12 => update.prop_map(|o| Op::Table(0, o)),
+        2 => group().prop_map(|group| Op::Attach { ctx: 0, table: Fd::Table(0), group, flags: 0, pad: 0 }),
+        2 => group().prop_map(|group| Op::Detach { ctx: 0, table: Fd::Table(0), group, flags: 0 }),
+    ];
+    (start(), proptest::collection::vec(step, 1..60)).prop_map(|(mut ops, rest)| {
+        let second = GroupGeo::Cover {
+            slot: 0,
+            smaller: 4,
+            grow: false,
+            shift: false,
+        };
+        ops.extend([Op::CreateGroup(1, second), Op::Map(0)]);
         ops.extend(rest);
         ops
     })
