@@ -9,12 +9,7 @@ if [ "${BENCH_REPORT_ONLY:-}" != 1 ]; then
 	TIMEOUT=${TIMEOUT:-3600} "$TOP/tools/vm/run.sh" "$arch" bench
 fi
 out="$TOP/tools/bench/results/$arch"
-"$CHECKOUT/target/release/benchreport" "$CHECKOUT/logs/$arch-bench.log" "$out"
-"$CHECKOUT/target/release/benchplot" "$CHECKOUT/logs/$arch-bench.log" "$out/bench.png" \
+"$CHECKOUT/target/release/benchreport" "$(vm_log "$arch" bench)" "$out"
+"$CHECKOUT/target/release/benchplot" "$(vm_log "$arch" bench)" "$out/bench.png" \
 	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
-# The README shows the latest table of each architecture between its markers.
-awk -v a="$arch" -v f="$out/bench.md" '
-	$0 == "<!-- bench:" a " -->" { print; while ((getline l < f) > 0) print l; skip = 1; next }
-	$0 == "<!-- /bench:" a " -->" { skip = 0 }
-	!skip' "$TOP/README.md" >"$TOP/README.md.new" && mv "$TOP/README.md.new" "$TOP/README.md"
-log "bench: wrote $out/bench.md, $out/bench.csv, $out/bench.png (and curve.png when measured), and the table in README.md"
+log "bench: wrote $out/bench.md, $out/bench.csv, $out/bench.png (and curve.png when measured); Documentation/benchmark.rst includes the table"

@@ -50,16 +50,17 @@ for arch in $arches; do
 	[ "$arch" != x86_64 ] || mode=kselftest nest="# " how=" through the installed kselftest tree"
 	log "check: VM suite on $arch$how"
 	"$TOP/tools/vm/run.sh" "$arch" "$mode"
-	vm=$(sed -n "s/^$nest# Totals: pass:\([0-9]*\) .*/\1/p" "$CHECKOUT/logs/$arch-$mode.log" | tail -1)
-	[ -n "$vm" ] || die "no Totals line of the suite in $CHECKOUT/logs/$arch-$mode.log"
+	vmlog=$(vm_log "$arch" "$mode")
+	vm=$(sed -n "s/^$nest# Totals: pass:\([0-9]*\) .*/\1/p" "$vmlog" | tail -1)
+	[ -n "$vm" ] || die "no Totals line of the suite in $vmlog"
 	# With the module built in (um), its KUnit suite ran at boot too.
-	kunit=$(sed -n 's/.*# kvm_tce_replay: pass:\([0-9]*\) .*/\1/p' "$CHECKOUT/logs/$arch-$mode.log" | tail -1)
+	kunit=$(sed -n 's/.*# kvm_tce_replay: pass:\([0-9]*\) .*/\1/p' "$vmlog" | tail -1)
 	passed=$((passed + vm + ${kunit:-0}))
 	if [ "$arch" = um ]; then
 		# The module without its mock backend: the cases that need it skip, the others pass.
 		log "check: VM suite on um with the module's mock parameter off"
 		MOCK=0 "$TOP/tools/vm/run.sh" um test
-		skipped=$(grep -c '^ok .* # SKIP the mock backend is off' "$CHECKOUT/logs/um-test-mock0.log" || true)
+		skipped=$(grep -c '^ok .* # SKIP the mock backend is off' "$(MOCK=0 vm_log um test)" || true)
 		[ "$skipped" -gt 0 ] || die "with mock=0 no case skipped for want of the mock backend"
 		log "check: with mock=0, $skipped cases skipped for want of the mock backend, none failed"
 	fi

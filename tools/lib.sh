@@ -40,6 +40,36 @@ kernel_source() {
 	echo "$srcdir"
 }
 
+# The console log of a VM run of ARCH in MODE (with MOCK=0: the run without the mock backend).
+vm_log() { echo "$CHECKOUT/logs/$1-$2${MOCK:+-mock$MOCK}.log"; }
+
+# Copies the shared libraries BINARY links (as ldd lists them) into the tree ROOT, at their paths.
+copy_libs() {
+	local lib
+	for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+		mkdir -p "$2${lib%/*}"
+		cp -L "$lib" "$2$lib"
+	done
+}
+
+# Configures the kernel build in OUT from SRCDIR: `make BASE` (ARCH and LLVM as MAKE_ARGS say),
+# the config FRAGMENTS merged on it, olddefconfig, and dies if a fragment's line did not survive.
+# Usage: configure_kernel SRCDIR OUT BASE "MAKE_ARGS" FRAGMENT...
+configure_kernel() {
+	local srcdir=$1 out=$2 base=$3 margs=$4 f line
+	shift 4
+	# shellcheck disable=SC2086 # MAKE_ARGS is a list of make arguments
+	make -C "$srcdir" O="$out" $margs "$base" >/dev/null
+	(cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config "$@" >/dev/null)
+	# shellcheck disable=SC2086
+	make -C "$srcdir" O="$out" $margs olddefconfig >/dev/null
+	for f in "$@"; do
+		while read -r line; do
+			grep -qx "$line" "$out/.config" || die "kernel config lost $line (from ${f##*/})"
+		done < <(grep -E '^CONFIG_[A-Z0-9_]+=' "$f")
+	done
+}
+
 # The knobs a user sets on make's command line or in the environment, which the scripts read
 # inside the root: each one that is set passes through in_root, whatever the command.
 KNOBS="ARCHES BENCH_REPORT_ONLY CASE GUEST KVM MOCK SCENARIOS SECONDS_PER_SCENARIO TIMEOUT"

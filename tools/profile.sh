@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Build first, so that the VM's boot is all that runs before the samples.
 "$TOP/tools/kernel/build.sh" um >/dev/null
 "$TOP/tools/userspace.sh" x86_64 >/dev/null
-log="$CHECKOUT/logs/um-profile.log"
+log=$(vm_log um profile)
 for scenario in ${SCENARIOS:-scattered dense contiguous}; do
 	rm -f "$log"
 	log "profile: $scenario: booting UML, then $secs s of replays under perf"

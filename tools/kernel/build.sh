@@ -42,18 +42,11 @@ flock 9 # one build of a given kernel at a time
 [ "$arch" != um ] || ln -sfn "$TOP" "$srcdir/drivers/kvm_tce_replay"
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
-	log "kernel: building $arch ($ver, fragment $key) in $out; 6-15 min on 2 cores (the x86_64 debug kernel the longest)"
+	log "kernel: building $arch ($ver, fragment $key) in $out; minutes (Documentation/testing.rst has the times measured)"
 	rm -rf "$out"; mkdir -p "$out"
 	mk() { make -C "$srcdir" O="$out" ARCH=$karch LLVM=-19 "$@"; }
-	mk $base >/dev/null
-	(cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config $frags >/dev/null)
-	mk olddefconfig >/dev/null
-	# Every line of the fragments must have survived olddefconfig.
-	for f in $frags; do
-		grep -E '^CONFIG_[A-Z0-9_]+=' "$f" | while read -r line; do
-			grep -qx "$line" "$out/.config" || die "kernel config lost $line (from ${f##*/})"
-		done
-	done
+	# shellcheck disable=SC2086 # $frags is a list of files
+	configure_kernel "$srcdir" "$out" "$base" "ARCH=$karch LLVM=-19" $frags
 	mk -j"$(nproc)" $targets 2>&1 | grep -E '^\s*(LD|RUSTC|OBJCOPY)\b.*(vmlinux|bzImage|kernel)$|error|warning:' >&2 || true
 	[ -e "$out/$image" ] || die "kernel build failed (rerun: make -C $srcdir O=$out ARCH=$karch LLVM=-19)"
 	ln -sf "$image" "$out/image"

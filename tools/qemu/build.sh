@@ -75,7 +75,7 @@ exec 9>"$out.lock"
 flock 9 # one build of a given series at a time
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
-	log "qemu: building qemu-system-ppc64 ($ver, series $key) in $out; ~9 min on 2 cores"
+	log "qemu: building qemu-system-ppc64 ($ver, series $key) in $out; minutes (tools/qemu/README has the time measured)"
 	rm -rf "$out"
 	cp -a "$src" "$out"
 	rm "$out/.complete" # the source's marker

@@ -14,16 +14,11 @@ exec 9>"$out.lock"
 flock 9
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
-	log "guest-kernel: building the ppc64le virtio guest kernel in $out (16 min on the 2 busy cores here, nice -n 19)"
+	log "guest-kernel: building the ppc64le virtio guest kernel in $out (nice -n 19; Documentation says how long it takes)"
 	rm -rf "$out"
 	mkdir -p "$out"
 	mk() { nice -n 19 make -C "$srcdir" O="$out" ARCH=powerpc LLVM=-19 "$@"; }
-	mk tinyconfig >/dev/null
-	(cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config "$frag" >/dev/null)
-	mk olddefconfig >/dev/null
-	while read -r line; do
-		grep -qx "$line" "$out/.config" || die "guest kernel config lost $line"
-	done < <(grep -E '^CONFIG_[A-Z0-9_]+=' "$frag")
+	configure_kernel "$srcdir" "$out" tinyconfig "ARCH=powerpc LLVM=-19" "$frag"
 	mk -j2 vmlinux 2>&1 | grep -E '^\s*LD\s.*vmlinux$|error:|warning:' >&2 || true
 	[ -e "$out/vmlinux" ] || die "guest kernel build failed"
 	touch "$out/.complete"

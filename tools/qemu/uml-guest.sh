@@ -74,10 +74,7 @@ printf '%s\n' "${args[@]}" >"$r/guest/args"
 cp /bin/busybox "$r/bin/"
 for l in sh mount cat grep sleep kill poweroff tee echo ls sed tr head; do ln -s busybox "$r/bin/$l"; done
 cp "$qemu" "$r/bin/qemu-system-ppc64"
-ldd "$qemu" | grep -o '/[^ ]*' | while read -r lib; do
-	mkdir -p "$r${lib%/*}"
-	cp -L "$lib" "$r$lib"
-done
+copy_libs "$qemu" "$r"
 cp /usr/share/qemu/vof.bin /usr/share/qemu/slof.bin "$r/usr/share/qemu/"
 cp "$vmlinux" "$r/guest/vmlinux"
 mknod -m 600 "$r/dev/console" c 5 1

@@ -38,17 +38,14 @@ if [ "$mode" = kselftest ]; then
 	done
 	mkdir -p "$stage/usr/bin"
 	cp /usr/bin/timeout "$stage/usr/bin/"
-	for lib in $(ldd /usr/bin/timeout | grep -o '/[^ ]*'); do
-		mkdir -p "$stage$(dirname "$lib")"
-		cp -L "$lib" "$stage$lib"
-	done
+	copy_libs /usr/bin/timeout "$stage"
 fi
 mknod -m 600 "$stage/dev/console" c 5 1
 initrd="$stage.cpio"
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd"
 trap 'rm -rf "$stage" "$initrd"' EXIT
 
-log="$logs/$arch-$mode${MOCK:+-mock$MOCK}.log"
+log=$(vm_log "$arch" "$mode")
 # A warning is a failure (panic_on_warn), as on syzbot.
 append="panic=-1 panic_on_warn=1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args} ktr.mock=${MOCK:-1}"
 case $arch in
