@@ -87,10 +87,5 @@ status=${PIPESTATUS[0]}
 set -e -o pipefail
 log "vm: $arch run finished in $(( $(date +%s) - start )) s"
 [ "$status" = 124 ] && { log "vm: FAIL: timed out after ${TIMEOUT:-900} s"; exit 1; }
-case $mode in
-test) need="" ;;
-kselftest) need=--nested ;;
-*) need=--no-totals ;;
-esac
-"$CHECKOUT/target/release/logcheck" "$log" $need || { log "vm: FAIL ($arch, $mode): see $log"; exit 1; }
+"$CHECKOUT/target/release/logcheck" "$log" "$mode" || { log "vm: FAIL ($arch, $mode): see $log"; exit 1; }
 log "vm: PASS ($arch, $mode)"

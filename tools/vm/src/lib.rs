@@ -49,6 +49,59 @@ const KERNEL_FAILURES: &[&str] = &[
     "segfault at",
 ];
 
+/// A VM run's mode (`ktr.mode=` on the kernel command line, the second argument of
+/// tools/vm/run.sh): the one table of the modes, which `/init` reads for the programs to run and
+/// the log checker for the TAP to expect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The suite (`kvm_tce_replay_test`).
+    Test,
+    /// The suite through the installed kselftest tree's `run_kselftest.sh`.
+    Kselftest,
+    /// The benchmark (`kvm_tce_replay_bench`).
+    Bench,
+    /// The benchmark's replays repeated for `make profile`.
+    Profile,
+    /// The fuzzer (`kvm_tce_replay_fuzz`).
+    Fuzz,
+    /// `ktr probe` and `ktr demo`, `make run`'s job.
+    Demo,
+}
+
+impl Mode {
+    /// Every mode with its name.
+    pub const ALL: [(&'static str, Mode); 6] = [
+        ("test", Mode::Test),
+        ("kselftest", Mode::Kselftest),
+        ("bench", Mode::Bench),
+        ("profile", Mode::Profile),
+        ("fuzz", Mode::Fuzz),
+        ("demo", Mode::Demo),
+    ];
+
+    /// The mode named `name`.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|&(_, m)| m)
+    }
+
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("", |&(n, _)| n)
+    }
+
+    /// The TAP a run of this mode prints.
+    pub fn tap(self) -> Tap {
+        match self {
+            Mode::Test => Tap::Suite,
+            Mode::Kselftest => Tap::Nested,
+            Mode::Bench | Mode::Profile | Mode::Fuzz | Mode::Demo => Tap::None,
+        }
+    }
+}
+
 /// What TAP a run prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tap {
@@ -178,6 +231,19 @@ pub fn check_log(log: &str, tap: Tap) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modes_by_name() {
+        for (name, mode) in Mode::ALL {
+            assert_eq!(Mode::from_name(name), Some(mode));
+            assert_eq!(mode.name(), name);
+        }
+        assert_eq!(Mode::from_name("tset"), None);
+        assert_eq!(
+            Mode::from_name("kselftest").map(Mode::tap),
+            Some(Tap::Nested)
+        );
+    }
 
     const GOOD: &str = "[    0.1] Linux version 7.3\nKTR: module loaded\nTAP version 13\n1..1\n\
         ok 1 a\n# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\nKTR: harness exit 0\n\

@@ -8,6 +8,7 @@
 //! `KTR:` marker lines. Like the setup script of VFIO's selftests, it binds QEMU's edu device to
 //! vfio-pci when there is one and names it to the test in `VFIO_SELFTESTS_BDF`.
 
+use ktr_vm::Mode as VmMode;
 use rustix::fs::{open, Mode, OFlags};
 use rustix::mount::{mount, MountFlags};
 use rustix::system::{delete_module, finit_module, reboot, RebootCommand};
@@ -59,8 +60,8 @@ fn mounts() {
 
 /// What the kernel command line asks of /init.
 struct CommandLine {
-    /// `ktr.mode=`: which programs run.
-    mode: String,
+    /// `ktr.mode=`: which programs run (the suite's for a name no mode has).
+    mode: VmMode,
     /// `ktr.args=` (comma separated): their arguments.
     args: Vec<String>,
     /// `ktr.mock=0` loads the module without its mock backend.
@@ -70,12 +71,12 @@ struct CommandLine {
 /// `ktr.mode=`, `ktr.args=` and `ktr.mock=` from the kernel command line.
 fn command_line() -> CommandLine {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let mut mode = String::from("test");
+    let mut mode = VmMode::Test;
     let mut args = Vec::new();
     let mut mock = true;
     for word in cmdline.split_whitespace() {
         if let Some(m) = word.strip_prefix("ktr.mode=") {
-            mode = m.to_string();
+            mode = VmMode::from_name(m).unwrap_or(VmMode::Test);
         } else if let Some(m) = word.strip_prefix("ktr.mock=") {
             mock = m != "0";
         } else if let Some(a) = word.strip_prefix("ktr.args=") {
@@ -129,7 +130,7 @@ fn main() {
         let vfio = vfio_device();
         // Each program in turn until one fails; the last status is the run's.
         let mut exit = "0".to_string();
-        for (program, argv) in programs(&cmdline.mode, &cmdline.args) {
+        for (program, argv) in programs(cmdline.mode, &cmdline.args) {
             let mut command = Command::new(program);
             command.args(&argv).env("PATH", "/bin:/usr/bin");
             if let Some(bdf) = &vfio {
@@ -165,15 +166,15 @@ fn main() {
 /// The programs a mode runs, with their arguments: the demo is the CLI's `ktr probe` and
 /// `ktr demo`; `kselftest` is the installed kselftest tree's runner; the others are the
 /// harness's programs.
-fn programs(mode: &str, args: &[String]) -> Vec<(&'static str, Vec<String>)> {
+fn programs(mode: VmMode, args: &[String]) -> Vec<(&'static str, Vec<String>)> {
     let args = args.to_vec();
     match mode {
-        "demo" => vec![(KTR, vec!["probe".into()]), (KTR, vec!["demo".into()])],
-        "kselftest" => vec![("/bin/sh", [vec![KSELFTEST.into()], args].concat())],
-        "bench" => vec![(BENCH, args)],
-        "profile" => vec![(BENCH, [vec![mode.into()], args].concat())],
-        "fuzz" => vec![(FUZZ, args)],
-        _ => vec![(TEST, args)],
+        VmMode::Demo => vec![(KTR, vec!["probe".into()]), (KTR, vec!["demo".into()])],
+        VmMode::Kselftest => vec![("/bin/sh", [vec![KSELFTEST.into()], args].concat())],
+        VmMode::Bench => vec![(BENCH, args)],
+        VmMode::Profile => vec![(BENCH, [vec![mode.name().into()], args].concat())],
+        VmMode::Fuzz => vec![(FUZZ, args)],
+        VmMode::Test => vec![(TEST, args)],
     }
 }
 
