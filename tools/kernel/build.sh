@@ -40,6 +40,8 @@ exec 9>"$out.lock"
 flock 9 # one build of a given kernel at a time
 # The um kernel builds the module of this checkout.
 [ "$arch" != um ] || ln -sfn "$TOP" "$srcdir/drivers/kvm_tce_replay"
+# The module's sources as the um kernel was last built with them.
+module_sources() { (cd "$TOP" && find Kconfig include rust -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
 if [ ! -e "$out/.complete" ]; then
 	start=$(date +%s)
 	log "kernel: building $arch ($ver, fragment $key) in $out; minutes (Documentation/testing.rst has the times measured)"
@@ -50,13 +52,14 @@ if [ ! -e "$out/.complete" ]; then
 	mk -j"$(nproc)" $targets 2>&1 | grep -E '^\s*(LD|RUSTC|OBJCOPY)\b.*(vmlinux|bzImage|kernel)$|error|warning:' >&2 || true
 	[ -e "$out/$image" ] || die "kernel build failed (rerun: make -C $srcdir O=$out ARCH=$karch LLVM=-19)"
 	ln -sf "$image" "$out/image"
+	[ "$arch" != um ] || module_sources >"$out/.module-sources"
 	touch "$out/.complete"
 	log "kernel: built $arch in $(( $(date +%s) - start )) s"
 elif [ "$arch" = um ]; then
 	# The module is part of this kernel: rebuild what changed. make goes by mtimes, which do not
 	# tell one checkout's sources from another's (the link above moves between them): when the
 	# module's sources are not those of the last build, its objects go first.
-	sources=$(cd "$TOP" && find Kconfig include rust -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+	sources=$(module_sources)
 	if [ "$(cat "$out/.module-sources" 2>/dev/null)" != "$sources" ]; then
 		rm -rf "$out/drivers/kvm_tce_replay"
 	fi
