@@ -4,9 +4,9 @@
 //! process that opened the context (`kvm->mm`: the only one whose ioctls it answers, and the one
 //! its TCE pages are charged to) and its memory slots, which every valid TCE must fall in.
 
-use crate::pure::num::usize_as_u64;
 use crate::{
     pure::memslots::{Memslots, SlotError},
+    pure::num::usize_as_u64,
     pure::uapi::KvmUserspaceMemoryRegion,
     shim::{self, MemlockCharge},
 };

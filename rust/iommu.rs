@@ -4,8 +4,8 @@
 //! table's geometry and identity, exchanges of entries, their invalidation, the clear at
 //! detach), the attachment bookkeeping they share, and the runs a replay writes them in.
 
-use crate::pure::num::usize_as_u64;
 use crate::{
+    pure::num::usize_as_u64,
     pure::{hwmap::HwGeometry, window::Window},
     shim,
 };

@@ -6,10 +6,10 @@
 
 #[kernel::macros::kunit_tests(kvm_tce_replay)]
 mod tests {
-    use crate::pure::num::usize_as_u64;
     use crate::{
         guest::GuestMemory,
         iommu::{mock::MockTable, IommuBackend},
+        pure::num::usize_as_u64,
         pure::{
             hwmap::HwGeometry,
             uapi_test::KtrMockGroup,

@@ -19,6 +19,7 @@ mod baseline;
 
 use crate::{
     iommu::{IommuBackend, Runs},
+    pure::num::{u64_as_usize, usize_as_u64},
     pure::window::{tce_is_valid, TCE_PERM_MASK},
     shim::{self, SparseIter},
     stats::ReplayStats,
@@ -186,13 +187,11 @@ impl<'a> Replayer<'a> {
         let Some((slot, tce)) = hit else {
             return Next::Skip(GEO.first_entry(found + 1));
         };
-        // CAST: a slot of a page.
-        let entry = GEO.first_entry(found) + slot as u64;
+        let entry = GEO.first_entry(found) + usize_as_u64(slot);
         if self.subpages > 1 {
             return Next::Entry(entry, tce);
         }
-        // CAST: the budget left, at most BUDGET.
-        let room = (self.chunk.left() / 2).max(1) as usize;
+        let room = u64_as_usize((self.chunk.left() / 2).max(1));
         let len = page.span(st, slot, room.min(SPAN));
         Next::Span {
             entry,
@@ -254,16 +253,14 @@ impl<'a> Replayer<'a> {
                 | u64::from(gpa.wrapping_sub(start) >= end - start);
         });
         let values = &values[..n];
-        // CAST (two): at most SPAN.
-        self.stats.visited += n.saturating_sub(1) as u64;
-        self.chunk.spend(2 * n as u64);
+        self.stats.visited += usize_as_u64(n.saturating_sub(1));
+        self.chunk.spend(2 * usize_as_u64(n));
         let all_valid = flaws == 0;
         if all_valid {
             let first = self.runs.geometry().first_index(&w, entry);
             self.runs.push_run(first, values)?;
-            // CAST (two): at most SPAN.
-            self.stats.tces += n as u64;
-            self.stats.hw_entries += n as u64;
+            self.stats.tces += usize_as_u64(n);
+            self.stats.hw_entries += usize_as_u64(n);
             return Ok(());
         }
         // One by one: zeros (in a page written through mmap) and poison TCEs map nothing.
@@ -345,14 +342,13 @@ impl<'a> Replayer<'a> {
                     len,
                 } => {
                     // The tail of the last page, past the window, is nobody's.
-                    // CAST (two): at most SPAN; at most a page of entries.
-                    let len = (len as u64).min(size.saturating_sub(at)) as usize;
+                    let len = u64_as_usize(usize_as_u64(len).min(size.saturating_sub(at)));
                     if len == 0 {
                         done = true;
                         break;
                     }
                     self.span(at, page, slot, len)?;
-                    entry = at + len as u64;
+                    entry = at + usize_as_u64(len);
                 }
                 // The tail of the last page, past the window, is nobody's.
                 Next::Entry(at, _) if at >= size => {

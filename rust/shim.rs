@@ -2,9 +2,10 @@
 
 //! The module's one thin layer over raw C, split like rust/kernel by what it wraps:
 //! anonymous-inode files and their mmap ([`file`]), an insert-only sparse map over the XArray
-//! ([`xarray`]), TCE pages through the direct map ([`page`]), the calling task ([`task`]), module-wide
-//! mutexes ([`global`]), the RLIMIT_MEMLOCK charge ([`memlock`]), plain-data markers ([`plain`]) and the real backend's
-//! `iommu_table` ([`spapr`]). Everything outside this folder is safe Rust.
+//! ([`xarray`]), TCE pages through the direct map ([`page`]), the calling task ([`task`]),
+//! module-wide mutexes ([`global`]), the RLIMIT_MEMLOCK charge ([`memlock`]), plain-data markers
+//! ([`plain`]) and the real backend's `iommu_table` ([`spapr`]). Everything outside this folder
+//! is safe Rust.
 
 mod file;
 mod global;

@@ -26,12 +26,12 @@
 
 pub(crate) mod liobn;
 
-use crate::pure::num::{u64_as_usize, usize_as_u64};
 use crate::{
     accounting::{self, Accounted},
     guest::GuestMemory,
     iommu::{self, IommuBackend},
     pure::bitwalk::{self, word_and_mask, words_for},
+    pure::num::{u64_as_usize, usize_as_u64},
     pure::uapi::*,
     pure::window::{tce_is_valid, PageGeometry, Window, TCE_PERM_MASK},
     shim::{self, AnonFile, FileOps, MemlockCharge, SparseIter, SparseMap, UserMappings, WordPage},

@@ -7,11 +7,11 @@
 //! injection, behind a group fd. Each hardware table is a backend of its own, attached to at
 //! most one TCE table, as KVM ties its `stit` entries to the `iommu_table`.
 
-use crate::pure::num::usize_as_u64;
 use crate::{
     accounting::{self, Accounted},
     iommu::{self, Binding, IommuBackend},
     pure::hwmap::{HwGeometry, Levels, LEVELS_MAX},
+    pure::num::usize_as_u64,
     pure::uapi_test::*,
     pure::window::Window,
     shim::{AnonFile, FileOps},

@@ -10,6 +10,7 @@ use crate::{
     iommu::{map_entry, Binding, IommuBackend},
     pure::dma::{direction_perm, tce_direction, DMA_NONE},
     pure::hwmap::HwGeometry,
+    pure::num::usize_as_u64,
     pure::window::{tce_is_valid, Window, TCE_PERM_MASK},
     shim::{
         self,
@@ -143,10 +144,11 @@ impl IommuBackend for SpaprGroup {
     fn clear(&self, w: &Window, written: &mut dyn Iterator<Item = Range<u64>>) {
         let mut failed = 0u64;
         for range in written {
-            // CAST: usize is 64 bits on every target (asserted in the crate root).
-            failed += range
-                .filter(|&entry| map_entry(self, w, entry, 0).is_err())
-                .count() as u64;
+            failed += usize_as_u64(
+                range
+                    .filter(|&entry| map_entry(self, w, entry, 0).is_err())
+                    .count(),
+            );
             shim::cond_resched();
         }
         if failed != 0 {

@@ -4,8 +4,10 @@
 //! of a VFIO group, its exchange and invalidation, its userspace view, and the preregistered
 //! memory (`mm_iommu_*`) that turns the VMM's user addresses into host-physical ones.
 
-use crate::pure::hwmap::HwGeometry;
-use crate::pure::num::{u64_as_usize, usize_as_u64};
+use crate::pure::{
+    hwmap::HwGeometry,
+    num::{u64_as_usize, usize_as_u64},
+};
 use core::{
     ptr::NonNull,
     sync::atomic::{AtomicU64, Ordering},
