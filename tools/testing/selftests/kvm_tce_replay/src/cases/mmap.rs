@@ -125,7 +125,7 @@ pub fn child_touch(tablefd: i32, pages: usize, entry: usize) -> ! {
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESETHAND;
             for sig in [libc::SIGBUS, libc::SIGSEGV] {
                 if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
-                    return Err(rustix::io::Errno::from_raw_os_error(libc::EINVAL).into());
+                    return Err(rustix::io::Errno::INVAL.into());
                 }
             }
         }
@@ -169,20 +169,20 @@ fn touch_in_child(table: &TceTable, pages: usize, entry: usize) -> Result<Touch,
         out.status.code() != Some(3),
         "the child could not set up its mapping"
     );
-    let number = |w: Option<&str>| -> Option<u64> {
-        let w = w?;
-        match w.strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16).ok(),
-            None => w.parse().ok(),
-        }
-    };
+    // "signal S si_code C si_addr 0xA reading 0xR", as `report_fault` prints it (si_code may
+    // be negative: SI_TKILL and the like).
+    let hex = |w: &str| u64::from_str_radix(w.strip_prefix("0x")?, 16).ok();
     let reported = text.lines().find_map(|l| {
-        let mut w = l.strip_prefix("# child: signal ")?.split(' ');
-        let sig = number(w.next())?;
-        let code = number(w.nth(1))?;
-        let addr = number(w.nth(1))?;
-        let touching = number(w.nth(1))?;
-        Some((sig as i32, code as i64 as i32, addr, touching))
+        let w: Vec<&str> = l.strip_prefix("# child: signal ")?.split(' ').collect();
+        match w[..] {
+            [sig, "si_code", code, "si_addr", addr, "reading", touching] => Some((
+                sig.parse().ok()?,
+                code.parse().ok()?,
+                hex(addr)?,
+                hex(touching)?,
+            )),
+            _ => None,
+        }
     });
     Ok(Touch {
         killed_by: out.status.signal(),
