@@ -4,13 +4,15 @@
 #
 #   make run      the main job: build what is missing, boot the VM, run the demo scenario
 #   make check    host tests, rustfmt, clippy, the module with clippy, the VM suite on
-#                 x86_64 and ppc64le, and on UML with the module built in and its KUnit
-#                 tests (ARCH=x86_64, ppc64le or um: that one only)
+#                 x86_64, ppc64le (a pseries guest), powernv (the ppc64le kernel on a POWER9
+#                 host, PHB4) and on UML with the module built in and its KUnit tests
+#                 (ARCH=x86_64, ppc64le, powernv or um: that one only)
 #   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native)
 #   make profile  the replay scenarios on UML under perf: tools/bench/results/um/profile-*
 #   make fuzz     the fuzzer in the VM until stopped, or TIME= seconds; SEED= reruns a seed
 #   make qemu     qemu-system-ppc64 (TCG) from Debian's QEMU source with tools/qemu/'s series
 #   make kernel | module | vm      single steps; ARCH=x86_64 (default), ppc64le or um
+#                 (vm: powernv too)
 #
 # Out of tree against your own Rust-enabled kernel: make -C $$KDIR M=$$PWD/rust LLVM=1
 
@@ -26,7 +28,7 @@ run:
 ARCHES = $(if $(filter command line,$(origin ARCH)),$(ARCH),$(1))
 
 check:
-	$(RUN) env ARCHES="$(call ARCHES,x86_64 ppc64le um)" tools/check.sh
+	$(RUN) env ARCHES="$(call ARCHES,x86_64 ppc64le powernv um)" tools/check.sh
 
 kernel:
 	$(RUN) tools/kernel/build.sh $(ARCH)

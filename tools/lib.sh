@@ -63,16 +63,28 @@ configure_kernel() {
 	(cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config "$@" >/dev/null)
 	# shellcheck disable=SC2086
 	make -C "$srcdir" O="$out" $margs olddefconfig >/dev/null
+	# A later fragment's line for a symbol overrides an earlier one's ("# CONFIG_X is not set"
+	# turns an option off); each symbol's last line must have survived.
+	local sym
+	declare -A last=()
 	for f in "$@"; do
 		while read -r line; do
-			grep -qx "$line" "$out/.config" || die "kernel config lost $line (from ${f##*/})"
-		done < <(grep -E '^CONFIG_[A-Z0-9_]+=' "$f")
+			sym=$(echo "$line" | grep -oE 'CONFIG_[A-Z0-9_]+' | head -1)
+			last[$sym]="$line	${f##*/}"
+		done < <(grep -E '^(CONFIG_[A-Z0-9_]+=|# CONFIG_[A-Z0-9_]+ is not set$)' "$f")
+	done
+	for sym in "${!last[@]}"; do
+		line=${last[$sym]%	*}
+		case $line in
+		'# '*) ! grep -q "^$sym=" "$out/.config" || die "kernel config kept $sym on (${last[$sym]#*	} turns it off)" ;;
+		*) grep -qx "$line" "$out/.config" || die "kernel config lost $line (from ${last[$sym]#*	})" ;;
+		esac
 	done
 }
 
 # The knobs a user sets on make's command line or in the environment, which the scripts read
 # inside the root: each one that is set passes through in_root, whatever the command.
-KNOBS="ARCHES BENCH_REPORT_ONLY CASE GUEST KVM MOCK SCENARIOS SECONDS_PER_SCENARIO TIMEOUT"
+KNOBS="PANIC_ON_WARN ARCHES BENCH_REPORT_ONLY CASE GUEST KVM MOCK SCENARIOS SECONDS_PER_SCENARIO TIMEOUT"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

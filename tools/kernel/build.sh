@@ -4,6 +4,8 @@
 # fragments. For um (UML, where kernel code runs natively) the module is built in, in tree, through
 # the project's Kconfig: the source is a hard-linked copy of the kernel's with drivers/kvm_tce_replay
 # pointing at this repository, and the build is brought up to date with the module on every call.
+# An ARCH's tools/kernel/ARCH-*.patch (ppc64le: Rust's WARN on powerpc) apply to a hard-linked copy
+# of the source, and are part of the cache key.
 # Runs inside the toolchain root (tools/run-in-root); prints the kernel build directory on stdout.
 . "$(dirname "$0")/../lib.sh"
 
@@ -19,7 +21,23 @@ esac
 
 srcdir=$(kernel_source)
 ver=${srcdir##*/src-}
-key=$(cat $frags | sha256sum | cut -c1-12)
+patches=$(ls "$TOP/tools/kernel/$arch"-*.patch 2>/dev/null || true)
+key=$(cat $frags $patches | sha256sum | cut -c1-12)
+if [ -n "$patches" ]; then
+	# patch writes each file it changes anew, so the shared source keeps its own.
+	tree="$CACHE/src-$arch-$ver-$(cat $patches | sha256sum | cut -c1-12)"
+	if [ ! -e "$tree/.complete" ]; then
+		log "kernel: making the patched source for $arch (hard links)"
+		rm -rf "$tree"
+		cp -al "$srcdir" "$tree"
+		rm "$tree/.complete"
+		for p in $patches; do
+			patch -s -p1 -d "$tree" <"$p" || die "${p##*/} does not apply"
+		done
+		touch "$tree/.complete"
+	fi
+	srcdir=$tree
+fi
 if [ "$arch" = um ]; then
 	# The kernel's source with the module in tree; the link follows this checkout.
 	tree="$CACHE/src-um-$ver"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Boots the test kernel of ARCH under QEMU (x86_64, ppc64le) or as a UML process (um, the module
-# built in) with an initramfs of our /init, the harness's programs, the ktr CLI and the module,
+# Boots the test kernel of ARCH under QEMU (x86_64; ppc64le, a pseries guest; powernv, the same
+# ppc64le kernel as a POWER9 host on skiboot) or as a UML process (um, the module built in) with an initramfs of our /init, the harness's programs, the ktr CLI and the module,
 # runs the programs of MODE (test, bench, profile, fuzz; demo runs `ktr probe` and `ktr demo`;
 # kselftest, x86_64 only, runs the installed kselftest tree through its run_kselftest.sh with
 # busybox's shell), keeps the console log and checks it.
@@ -13,11 +13,13 @@ arch=${1:-x86_64}
 mode=${2:-test}
 shift 2 || true
 harness_args=$(IFS=,; echo "$*")
-kdir=$("$TOP/tools/kernel/build.sh" "$arch")
+# powernv boots the ppc64le kernel, module and programs.
+build=${arch/powernv/ppc64le}
+kdir=$("$TOP/tools/kernel/build.sh" "$build")
 ko=""
-[ "$arch" = um ] || ko=$("$TOP/tools/module.sh" "$arch")
+[ "$arch" = um ] || ko=$("$TOP/tools/module.sh" "$build")
 # UML runs x86_64 userspace natively.
-bin=$("$TOP/tools/userspace.sh" "${arch/um/x86_64}")
+bin=$("$TOP/tools/userspace.sh" "${build/um/x86_64}")
 
 logs="$CHECKOUT/logs"
 mkdir -p "$logs"
@@ -47,7 +49,7 @@ trap 'rm -rf "$stage" "$initrd"' EXIT
 
 log=$(vm_log "$arch" "$mode")
 # A warning is a failure (panic_on_warn), as on syzbot.
-append="panic=-1 panic_on_warn=1 ktr.mode=$mode ${harness_args:+ktr.args=$harness_args} ktr.mock=${MOCK:-1}"
+append="panic=-1 panic_on_warn=${PANIC_ON_WARN:-1} ktr.mode=$mode ${harness_args:+ktr.args=$harness_args} ktr.mock=${MOCK:-1}"
 case $arch in
 x86_64)
 	run=(qemu-system-x86_64 -m 2048 -smp 2 -kernel "$kdir/image")
@@ -56,8 +58,19 @@ x86_64)
 	if [ "${KVM:-0}" = 1 ]; then run+=(-enable-kvm -cpu host); else run+=(-accel tcg); fi
 	;;
 ppc64le)
-	# edu: a PCI device to bind to vfio-pci, for the real backend.
-	run=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image" -device edu)
+	# edu: a PCI device to bind to vfio-pci, for the real backend; without dma_mask it clamps
+	# bus addresses to 28 bits.
+	run=(qemu-system-ppc64 -M pseries -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image"
+		-device edu,dma_mask=0xffffffffffffffff)
+	append="console=hvc0 $append"
+	;;
+powernv)
+	# A POWER9 host: skiboot (the root's /usr/share/qemu/skiboot.lid) starts the kernel, whose
+	# PCI is PHB4s (pci-ioda.c). Two edu devices on two PHBs: two PEs, two IOMMU groups.
+	run=(qemu-system-ppc64 -M powernv9 -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image")
+	for bus in pcie.2 pcie.3; do
+		run+=(-device "edu,dma_mask=0xffffffffffffffff,bus=$bus,addr=0x0")
+	done
 	append="console=hvc0 $append"
 	;;
 um)

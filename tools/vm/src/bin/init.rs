@@ -181,17 +181,23 @@ fn programs(mode: VmMode, args: &[String]) -> Vec<(&'static str, Vec<String>)> {
 /// QEMU's edu device (PCI 1234:11e8), the DMA engine of the real-backend case.
 const EDU: (&str, &str) = ("0x1234", "0x11e8");
 
-/// Binds the edu device, if the VM has one, to vfio-pci (as VFIO selftests' setup.sh does with
-/// the device it is given) and returns its address.
+/// Binds every edu device of the VM to vfio-pci (as VFIO selftests' setup.sh does with the device
+/// it is given) and returns the address of the first, which the harness gets in
+/// `VFIO_SELFTESTS_BDF`; a case that needs a second device finds it bound in sysfs.
 fn vfio_device() -> Option<String> {
-    let devices = std::fs::read_dir("/sys/bus/pci/devices").ok()?;
-    for dev in devices.flatten() {
-        let path = dev.path();
+    let mut devices: Vec<_> = std::fs::read_dir("/sys/bus/pci/devices")
+        .ok()?
+        .flatten()
+        .map(|d| d.path())
+        .collect();
+    devices.sort();
+    let mut first = None;
+    for path in devices {
         let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
         if (read("vendor").trim(), read("device").trim()) != EDU {
             continue;
         }
-        let bdf = dev.file_name().to_string_lossy().into_owned();
+        let bdf = path.file_name()?.to_string_lossy().into_owned();
         if !path.join("driver").exists() {
             let bound = std::fs::write(path.join("driver_override"), "vfio-pci")
                 .and_then(|()| std::fs::write("/sys/bus/pci/drivers_probe", &bdf));
@@ -200,9 +206,9 @@ fn vfio_device() -> Option<String> {
                 Err(e) => println!("KTR: error: binding {bdf} (edu) to vfio-pci: {e}"),
             }
         }
-        return Some(bdf);
+        first.get_or_insert(bdf);
     }
-    None
+    first
 }
 
 /// kmemleak's control file (a debug kernel; absent elsewhere).
