@@ -33,6 +33,7 @@ pub mod cases;
 mod fixture;
 mod isolate;
 pub mod tap;
+mod vfio;
 
 #[cfg(test)]
 mod header_check;

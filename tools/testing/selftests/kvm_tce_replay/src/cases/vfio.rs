@@ -1,400 +1,190 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The real IOMMU backend end to end (ppc64le): QEMU's `edu` PCI device bound to vfio-pci, a
+//! The real IOMMU backend end to end (ppc64le): QEMU's `edu` PCI devices bound to vfio-pci, a
 //! VFIO container with the sPAPR TCE v2 IOMMU and preregistered memory, as QEMU sets them up;
 //! the module replays a table into the group's hardware table on attach, and the device's DMA
-//! goes through the replayed TCEs.
+//! goes through the replayed TCEs. On a pseries guest the hardware table is QEMU's (H_PUT_TCE);
+//! on a powernv host it is a PHB4's IODA table: multi-level, subpages, both windows of a PE.
 
 use crate::uapi::*;
+use crate::vfio::{
+    devices, locked_kib, need_platform, pattern, step, Container, Edu, Group, Memory,
+};
 use crate::window::{TCE_PCI_READ as TCE_READ, TCE_PCI_WRITE as TCE_WRITE};
 use crate::{diag, ensure, ensure_eq, ensure_err, CaseResult, Stop};
-use kvm_tce_replay::{raw, TceReplay, TceTable};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use rustix::fs::{open, Mode, OFlags};
-use rustix::io::{pread, pwrite, Errno, Result};
-use rustix::ioctl::opcode;
-use rustix::mm::{mmap_anonymous, MapFlags, ProtFlags};
+use kvm_tce_replay::{TceReplay, TceTable};
+use rustix::io::Errno;
 use std::time::{Duration, Instant};
 
-/// QEMU's educational PCI device: vendor, device.
-const EDU: (&str, &str) = ("0x1234", "0x11e8");
-/// VFIO's ioctl type and first number.
-const VFIO_TYPE: u8 = b';';
-const fn vfio(nr: u32) -> u32 {
-    opcode::none(VFIO_TYPE, (100 + nr) as u8) as u32
-}
-const VFIO_SET_IOMMU: u32 = vfio(2);
+/// Where the guest memory of every case sits in guest-physical space (2 MiB aligned).
+const GPA: u64 = 0x1000_0000;
+const KIB_64: u64 = 64 << 10;
 
-/// A VFIO ioctl whose argument is `arg`, through the client crate's escape hatch.
-fn ioctl_ref<T>(fd: BorrowedFd<'_>, op: u32, arg: &mut T) -> Result<i32> {
-    // SAFETY: every caller in this file passes a VFIO command the struct it encodes.
-    Ok(unsafe { raw::ioctl_with_mut_ref(fd, op, arg) }?)
-}
+/// A 64-bit window to create besides the default one: log2 of its IOMMU page, its size, its
+/// table's levels.
+#[derive(Clone, Copy)]
+struct Ddw(u32, u64, u32);
 
-/// A VFIO ioctl whose argument is an integer or a pointer to what the command reads.
-fn ioctl_val(fd: BorrowedFd<'_>, op: u32, value: usize) -> Result<i32> {
-    // SAFETY: every caller in this file passes an integer, or a pointer to a string the
-    // command only reads.
-    Ok(unsafe { raw::ioctl_with_val(fd, op, value) }?)
-}
-const VFIO_GROUP_SET_CONTAINER: u32 = vfio(4);
-const VFIO_GROUP_GET_DEVICE_FD: u32 = vfio(6);
-const VFIO_DEVICE_GET_REGION_INFO: u32 = vfio(8);
-const VFIO_IOMMU_SPAPR_TCE_GET_INFO: u32 = vfio(12);
-const VFIO_IOMMU_SPAPR_TCE_CREATE: u32 = vfio(19);
-const VFIO_IOMMU_SPAPR_REGISTER_MEMORY: u32 = vfio(17);
-const VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY: u32 = vfio(18);
-const VFIO_SPAPR_TCE_V2_IOMMU: usize = 7;
-const VFIO_PCI_BAR0_REGION_INDEX: u32 = 0;
-const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
+/// QEMU's DDW shape for a small guest: 64 KiB pages, 1 GiB, one level.
+const DDW_64K: Ddw = Ddw(16, 1 << 30, 1);
 
-#[repr(C)]
-#[derive(Default)]
-struct SpaprTceInfo {
-    argsz: u32,
-    flags: u32,
-    dma32_window_start: u32,
-    dma32_window_size: u32,
-    ddw_pgsizes: u64,
-    ddw_max_windows: u32,
-    ddw_levels: u32,
+/// A context set up as QEMU sets one up for VFIO: the groups of `n` edu devices in one
+/// container, guest memory preregistered and in slot 0 at [`GPA`], a 64-bit window created (which
+/// makes VFIO create the default 32-bit window first), replay enabled.
+struct Rig {
+    groups: Vec<Group>,
+    container: Container,
+    mem: Memory,
+    dev: TceReplay,
+    /// The 64-bit window's bus address, or why it could not be created (a pseries guest may
+    /// offer none).
+    ddw: std::result::Result<u64, Errno>,
+    /// The process's locked memory (VmLck, KiB) before the preregistration: VFIO charges the
+    /// windows' tables and the preregistered memory there, and gives the memory's charge back
+    /// only when it releases the memory, once nothing maps it.
+    unregistered_kib: u64,
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct RegisterMemory {
-    argsz: u32,
-    flags: u32,
-    vaddr: u64,
-    size: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct TceCreate {
-    argsz: u32,
-    flags: u32,
-    page_shift: u32,
-    resv1: u32,
-    window_size: u64,
-    levels: u32,
-    resv2: u32,
-    start_addr: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct RegionInfo {
-    argsz: u32,
-    flags: u32,
-    index: u32,
-    cap_offset: u32,
-    size: u64,
-    offset: u64,
-}
-
-fn argsz<T>() -> u32 {
-    size_of::<T>() as u32
-}
-
-/// The device to test with, as VFIO's selftests name it: the PCI address in
-/// `VFIO_SELFTESTS_BDF`, already bound to vfio-pci (by VFIO selftests' scripts/setup.sh, or the
-/// VM's /init). The case skips without one, and never binds or rebinds a device itself.
-const BDF_VAR: &str = "VFIO_SELFTESTS_BDF";
-
-/// The device's PCI address and its IOMMU group number; a skip if there is no device to use.
-fn vfio_device() -> std::result::Result<(String, String), Stop> {
-    let Ok(name) = std::env::var(BDF_VAR) else {
-        return Err(Stop::Skip(format!(
-            "no device: {BDF_VAR} names none (QEMU's edu, bound to vfio-pci)"
-        )));
-    };
-    let path = std::path::Path::new("/sys/bus/pci/devices").join(&name);
-    let read = |f: &str| std::fs::read_to_string(path.join(f)).unwrap_or_default();
-    if (read("vendor").trim(), read("device").trim()) != EDU {
-        return Err(Stop::Skip(format!(
-            "{name} is not QEMU's edu device, whose DMA engine the case drives"
-        )));
-    }
-    let driver = std::fs::read_link(path.join("driver")).ok();
-    let driver = driver.as_deref().and_then(|d| d.file_name());
-    if driver.is_none_or(|d| d != "vfio-pci") {
-        return Err(Stop::Skip(format!(
-            "{name} is bound to {driver:?}, not vfio-pci: bind it first"
-        )));
-    }
-    let group = std::fs::read_link(path.join("iommu_group")).map_err(|e| fail(&e))?;
-    let group = group
-        .file_name()
-        .map(|g| g.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok((name, group))
-}
-
-/// `r`, or a failure naming the step that failed.
-fn step<T>(what: &str, r: Result<T>) -> std::result::Result<T, Stop> {
-    r.map_err(|e| Stop::Fail(format!("{what}: {e:?}")))
-}
-
-fn fail(e: &dyn std::fmt::Display) -> Stop {
-    Stop::Fail(e.to_string())
-}
-
-/// The edu device's registers through its VFIO device fd.
-struct Edu {
-    fd: OwnedFd,
-    bar0: u64,
-    /// QEMU's edu is native-endian: big-endian registers under qemu-system-ppc64.
-    big_endian: bool,
-}
-
-/// edu's identification register.
-const EDU_ID: u32 = 0x0100_00ed;
-
-impl Edu {
-    fn region(fd: BorrowedFd<'_>, index: u32) -> Result<RegionInfo> {
-        let mut info = RegionInfo {
-            argsz: argsz::<RegionInfo>(),
-            index,
-            ..Default::default()
-        };
-        ioctl_ref(fd, VFIO_DEVICE_GET_REGION_INFO, &mut info)?;
-        Ok(info)
-    }
-
-    /// Opens the device and lets it master the bus.
-    fn open(group: BorrowedFd<'_>, name: &str) -> Result<Self> {
-        let cname = std::ffi::CString::new(name).map_err(|_| Errno::INVAL)?;
-        let raw = ioctl_val(group, VFIO_GROUP_GET_DEVICE_FD, cname.as_ptr() as usize)?;
-        // SAFETY: the kernel just returned this fd to us.
-        let fd = unsafe { <OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(raw) };
-        let config = Self::region(fd.as_fd(), VFIO_PCI_CONFIG_REGION_INDEX)?.offset;
-        let mut cmd = [0u8; 2];
-        pread(&fd, &mut cmd, config + 4)?;
-        let cmd = u16::from_le_bytes(cmd) | 0x6; // memory space, bus master
-        pwrite(&fd, &cmd.to_le_bytes(), config + 4)?;
-        let bar0 = Self::region(fd.as_fd(), VFIO_PCI_BAR0_REGION_INDEX)?.offset;
-        let mut edu = Self {
-            fd,
-            bar0,
-            big_endian: false,
-        };
-        match edu.read(0)? {
-            EDU_ID => {}
-            id if id.swap_bytes() == EDU_ID => edu.big_endian = true,
-            _ => return Err(Errno::NODEV),
-        }
-        Ok(edu)
-    }
-
-    fn write(&self, reg: u64, value: u32) -> Result<()> {
-        let value = if self.big_endian {
-            value.swap_bytes()
-        } else {
-            value
-        };
-        pwrite(&self.fd, &value.to_le_bytes(), self.bar0 + reg).map(drop)
-    }
-
-    fn read(&self, reg: u64) -> Result<u32> {
-        let mut b = [0u8; 4];
-        pread(&self.fd, &mut b, self.bar0 + reg)?;
-        let value = u32::from_le_bytes(b);
-        Ok(if self.big_endian {
-            value.swap_bytes()
-        } else {
-            value
+impl Rig {
+    fn new(n: usize, len: usize, huge: bool, ddw: Ddw) -> std::result::Result<Self, Stop> {
+        let bdfs = devices(n)?;
+        let groups = bdfs
+            .iter()
+            .map(|b| Group::open(b))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let container = Container::new(&groups.iter().collect::<Vec<_>>())?;
+        let ddw = container.create_window(ddw.0, ddw.1, ddw.2);
+        let mem = step("guest memory", Memory::new(len, huge))?;
+        let unregistered_kib = locked_kib();
+        step(
+            "register memory",
+            container.register(mem.addr(), mem.len(), true),
+        )?;
+        let dev = TceReplay::new()?;
+        dev.set_user_memory_region(0, GPA, mem.len(), mem.addr())?;
+        dev.enable_replay()?;
+        Ok(Self {
+            groups,
+            container,
+            mem,
+            dev,
+            ddw,
+            unregistered_kib,
         })
     }
 
-    /// One DMA of `len` bytes between bus address `iova` and the device's buffer (at 0x40000 in
-    /// its own space): `to_device` reads memory, otherwise the device writes it.
-    fn dma(&self, iova: u32, len: u32, to_device: bool) -> Result<()> {
-        let (src, dst, dir) = if to_device {
-            (iova, 0x40000, 0)
-        } else {
-            (0x40000, iova, 2)
-        };
-        self.write(0x80, src)?;
-        self.write(0x88, dst)?;
-        self.write(0x90, len)?;
-        self.write(0x98, 1 | dir)?;
-        let start = Instant::now();
-        while self.read(0x98)? & 1 != 0 {
-            if start.elapsed() > Duration::from_secs(10) {
-                return Err(Errno::TIMEDOUT);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(())
-    }
-}
-
-/// Memory a device writes behind the compiler's back: accessed with volatile reads and writes.
-struct Dma(*mut u8, usize);
-
-impl Dma {
-    fn write(&self, at: usize, bytes: &[u8]) {
-        assert!(at + bytes.len() <= self.1);
-        for (i, &b) in bytes.iter().enumerate() {
-            // SAFETY: inside the mapping (checked above), which lives as long as the process.
-            unsafe { self.0.add(at + i).write_volatile(b) };
-        }
+    /// A TCE table of 2^`page_shift`-byte pages over the bus range `start`, `size` bytes.
+    fn table(
+        &self,
+        liobn: u64,
+        page_shift: u32,
+        start: u64,
+        size: u64,
+    ) -> kvm_tce_replay::Result<TceTable> {
+        self.dev.create_tce_table(KvmCreateSpaprTce64 {
+            liobn,
+            page_shift,
+            flags: 0,
+            offset: start >> page_shift,
+            size: size >> page_shift,
+        })
     }
 
-    fn read(&self, at: usize, len: usize) -> Vec<u8> {
-        assert!(at + len <= self.1);
-        // SAFETY: as for `write`.
-        (0..len)
-            .map(|i| unsafe { self.0.add(at + i).read_volatile() })
-            .collect()
+    /// A table over the default 32-bit window (4 KiB pages).
+    fn table32(&self, liobn: u64) -> kvm_tce_replay::Result<TceTable> {
+        let (start, size) = self.container.dma32();
+        self.table(liobn, 12, start, size)
     }
-}
 
-/// VFIO's preregistration of `len` bytes at `addr` (`VFIO_IOMMU_SPAPR_[UN]REGISTER_MEMORY`).
-fn register(container: &OwnedFd, addr: u64, len: u64, on: bool) -> Result<()> {
-    let mut r = RegisterMemory {
-        argsz: argsz::<RegisterMemory>(),
-        flags: 0,
-        vaddr: addr,
-        size: len,
-    };
-    let op = if on {
-        VFIO_IOMMU_SPAPR_REGISTER_MEMORY
-    } else {
-        VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY
-    };
-    ioctl_ref(container.as_fd(), op, &mut r).map(drop)
+    /// The 64-bit window, or a skip.
+    fn ddw(&self) -> std::result::Result<u64, Stop> {
+        self.ddw.map_err(|e| {
+            Stop::Skip(format!(
+                "VFIO_IOMMU_SPAPR_TCE_CREATE of the 64-bit window: {e:?}"
+            ))
+        })
+    }
+
+    fn attach(&self, table: &TceTable, group: usize) -> rustix::io::Result<()> {
+        Ok(self.dev.attach(table, &self.groups[group].fd)?)
+    }
+
+    fn detach(&self, table: &TceTable, group: usize) -> rustix::io::Result<()> {
+        Ok(self.dev.detach(table, &self.groups[group].fd)?)
+    }
+
+    /// `VFIO_IOMMU_SPAPR_[UN]REGISTER_MEMORY` of all the guest memory.
+    fn register(&self, on: bool) -> rustix::io::Result<()> {
+        self.container.register(self.mem.addr(), self.mem.len(), on)
+    }
+
+    /// Guest memory at `at` after the device copied 4 KiB from bus address `from` into it
+    /// (through bus address `to`, which maps it): the sink is cleared first.
+    fn copied(
+        &self,
+        edu: &Edu,
+        from: u64,
+        to: u64,
+        at: usize,
+    ) -> std::result::Result<Vec<u8>, Stop> {
+        self.mem.write(at, &[0; 4096]);
+        step("DMA through the TCEs", edu.copy(from, to))?;
+        Ok(self.mem.read(at, 4096))
+    }
 }
 
 pub fn real_vfio_group() -> CaseResult {
-    if !cfg!(target_arch = "powerpc64") {
-        return Err(Stop::Skip("the real backend is powerpc only".into()));
-    }
-    let (name, group_no) = vfio_device()?;
-    let rw = OFlags::RDWR | OFlags::CLOEXEC;
-    let container = step(
-        "open /dev/vfio/vfio",
-        open("/dev/vfio/vfio", rw, Mode::empty()),
-    )?;
-    let path = format!("/dev/vfio/{group_no}");
-    let group = step("open the group", open(path.as_str(), rw, Mode::empty()))?;
-    let mut cfd = container.as_raw_fd();
-    step(
-        "VFIO_GROUP_SET_CONTAINER",
-        ioctl_ref(group.as_fd(), VFIO_GROUP_SET_CONTAINER, &mut cfd),
-    )?;
-    step(
-        "VFIO_SET_IOMMU",
-        ioctl_val(container.as_fd(), VFIO_SET_IOMMU, VFIO_SPAPR_TCE_V2_IOMMU),
-    )?;
-    let mut info = SpaprTceInfo {
-        argsz: argsz::<SpaprTceInfo>(),
-        ..Default::default()
-    };
-    step(
-        "VFIO_IOMMU_SPAPR_TCE_GET_INFO",
-        ioctl_ref(container.as_fd(), VFIO_IOMMU_SPAPR_TCE_GET_INFO, &mut info),
-    )?;
-    let (start, size) = (
-        u64::from(info.dma32_window_start),
-        u64::from(info.dma32_window_size),
-    );
-    // Creating a window makes VFIO create its pending default window first, as for QEMU: 4 KiB
-    // pages over the 32-bit range, which the test uses (the new 64-bit window is not needed).
-    let mut create = TceCreate {
-        argsz: argsz::<TceCreate>(),
-        page_shift: 16,
-        window_size: 1 << 30,
-        levels: 1,
-        ..Default::default()
-    };
-    let ddw = ioctl_ref(container.as_fd(), VFIO_IOMMU_SPAPR_TCE_CREATE, &mut create);
-    diag!("VFIO_IOMMU_SPAPR_TCE_CREATE of a 64-bit window: {ddw:?}");
-    diag!("edu {name} in IOMMU group {group_no}: 32-bit window {start:#x}+{size:#x}");
-
-    // Guest memory: two host pages, preregistered with VFIO and given to the context as a slot.
+    need_platform(false)?;
     let page = rustix::param::page_size() as u64;
-    // SAFETY: a new private anonymous mapping, used only through the returned address.
-    let mem = unsafe {
-        mmap_anonymous(
-            std::ptr::null_mut(),
-            2 * page as usize,
-            ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::PRIVATE,
-        )?
-    };
-    let buf = Dma(mem.cast::<u8>(), 2 * page as usize);
-    let pattern: Vec<u8> = (0..4096).map(|i| (i * 7 % 251) as u8).collect();
+    let rig = Rig::new(1, 2 * page as usize, false, DDW_64K)?;
+    let (start, size) = rig.container.dma32();
+    diag!(
+        "edu {} in IOMMU group {}: 32-bit window {start:#x}+{size:#x}, 64-bit window {:?}",
+        rig.groups[0].bdf,
+        rig.groups[0].number,
+        rig.ddw
+    );
+    let buf = &rig.mem;
+    let pattern = pattern(0);
     buf.write(0, &pattern);
-    let ua = mem as u64;
-    step("register memory", register(&container, ua, 2 * page, true))?;
-    let dev = TceReplay::new()?;
-    let gpa = 0x1000_0000;
-    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion {
-        slot: 0,
-        flags: 0,
-        guest_phys_addr: gpa,
-        memory_size: 2 * page,
-        userspace_addr: ua,
-    })?;
-    let table = dev.create_tce_table(KvmCreateSpaprTce64 {
-        liobn: 0x8000_0000,
-        page_shift: 12,
-        flags: 0,
-        offset: start >> 12,
-        size: size >> 12,
-    })?;
+    let dev = &rig.dev;
+    let table = rig.table32(0x8000_0000)?;
     let (src, dst, late) = (0x10000u64, 0x20000u64, 0x30000u64);
-    table.put_ioba(start + src, gpa | TCE_READ)?;
-    table.put_ioba(start + dst, (gpa + page) | TCE_WRITE)?;
+    table.put_ioba(start + src, GPA | TCE_READ)?;
+    table.put_ioba(start + dst, (GPA + page) | TCE_WRITE)?;
     // A TCE outside every slot is refused, as KVM's H_PUT_TCE does.
     ensure_err!(
-        table.put_ioba(start + 0x40000, (gpa + 8 * page) | TCE_READ),
+        table.put_ioba(start + 0x40000, (GPA + 8 * page) | TCE_READ),
         FAULT
     );
     // A TCE in a slot whose memory is not preregistered is taken while no group is attached;
     // the replay then fails with EFAULT and the group ends detached.
-    dev.set_user_memory_region_raw(KvmUserspaceMemoryRegion {
-        slot: 1,
-        flags: 0,
-        guest_phys_addr: gpa + 4 * page,
-        memory_size: page,
-        userspace_addr: ua + 4 * page,
-    })?;
-    table.put_ioba(start + 0x40000, (gpa + 4 * page) | TCE_READ)?;
-    dev.enable_replay()?;
-    ensure_eq!(attach_vfio(&dev, &table, &group, true), Err(Errno::FAULT));
-    ensure_eq!(attach_vfio(&dev, &table, &group, false), Err(Errno::NOENT));
+    let other = step("unregistered memory", Memory::new(page as usize, false))?;
+    dev.set_user_memory_region(1, GPA + 4 * page, page, other.addr())?;
+    table.put_ioba(start + 0x40000, (GPA + 4 * page) | TCE_READ)?;
+    ensure_eq!(rig.attach(&table, 0), Err(Errno::FAULT));
+    ensure_eq!(rig.detach(&table, 0), Err(Errno::NOENT));
     table.put_ioba(start + 0x40000, 0)?;
 
-    step("attach", attach_vfio(&dev, &table, &group, true))?;
+    step("attach", rig.attach(&table, 0))?;
     let st = table.stats()?;
     ensure_eq!((st.last_tces_replayed, st.last_hw_entries_written), (2, 2));
     // The hardware table takes one TCE table: another of the same window is refused.
-    let second = dev.create_tce_table(KvmCreateSpaprTce64 {
-        liobn: 0x8000_0001,
-        page_shift: 12,
-        flags: 0,
-        offset: start >> 12,
-        size: size >> 12,
-    })?;
-    ensure_eq!(attach_vfio(&dev, &second, &group, true), Err(Errno::BUSY));
-    ensure_eq!(attach_vfio(&dev, &second, &group, false), Err(Errno::NOENT));
+    let second = rig.table32(0x8000_0001)?;
+    ensure_eq!(rig.attach(&second, 0), Err(Errno::BUSY));
+    ensure_eq!(rig.detach(&second, 0), Err(Errno::NOENT));
     drop(second);
 
     // The device's DMA goes through the replayed TCEs: memory -> device -> memory.
-    let edu = step("open the device", Edu::open(group.as_fd(), &name))?;
-    step("DMA to the device", edu.dma(src as u32, 4096, true))?;
-    step("DMA from the device", edu.dma(dst as u32, 4096, false))?;
+    let edu = step("open the device", Edu::open(&rig.groups[0]))?;
     let b = page as usize;
     ensure!(
-        buf.read(b, 4096) == pattern,
+        rig.copied(&edu, start + src, start + dst, b)? == pattern,
         "DMA through the replayed TCEs lost the data"
     );
     // An update after the attach reaches the hardware table too.
-    table.put_ioba(start + late, (gpa + page + 4096) | TCE_WRITE)?;
-    edu.dma(late as u32, 4096, false)?;
+    table.put_ioba(start + late, (GPA + page + 4096) | TCE_WRITE)?;
+    step("DMA from the device", edu.dma(start + late, 4096, false))?;
     ensure!(
         buf.read(b + 4096, 4096) == pattern,
         "DMA through an updated TCE lost the data"
@@ -402,44 +192,384 @@ pub fn real_vfio_group() -> CaseResult {
     diag!("edu DMA through 2 replayed TCEs and 1 updated TCE: 12 KiB moved intact");
 
     // Detach clears the hardware entries: the device's writes no longer reach memory.
-    step("detach", attach_vfio(&dev, &table, &group, false))?;
+    step("detach", rig.detach(&table, 0))?;
     buf.write(b + 4096, &[0; 4096]);
-    step("DMA after detach", edu.dma(late as u32, 4096, false))?;
+    step("DMA after detach", edu.dma(start + late, 4096, false))?;
     ensure!(
         buf.read(b + 4096, 4096).iter().all(|&x| x == 0),
         "a DMA reached memory after detach"
     );
-    register(&container, ua, 2 * page, false)?;
+    step("unregister memory", rig.register(false))?;
     Ok(())
 }
 
-/// `KTR_ATTACH` (or `KTR_DETACH`) of the VFIO group `group` to `table`.
-fn attach_vfio(dev: &TceReplay, table: &TceTable, group: &OwnedFd, attach: bool) -> Result<()> {
-    let r = if attach {
-        dev.attach(table, group)
-    } else {
-        dev.detach(table, group)
-    };
-    Ok(r?)
+/// TCEs of 64 KiB over a PHB window of 4 KiB IOMMU pages: each TCE is 16 hardware entries, and
+/// every one of them moves its own 4 KiB of the guest page.
+pub fn vfio_subpages() -> CaseResult {
+    need_platform(true)?;
+    let window = 1u64 << 30;
+    let rig = Rig::new(1, 5 * KIB_64 as usize, false, Ddw(12, window, 1))?;
+    let start = rig.ddw()?;
+    let table = rig.table(0x8000_0001, 16, start, window)?;
+    let entries = [3u64, 1000, 9000, 16383];
+    for (p, &e) in (0u64..).zip(&entries) {
+        for s in 0..16 {
+            rig.mem
+                .write(((p * 16 + s) * 4096) as usize, &pattern(p * 16 + s));
+        }
+        table.put(e, (GPA + p * KIB_64) | TCE_READ)?;
+    }
+    let sink = 7;
+    table.put(sink, (GPA + 4 * KIB_64) | TCE_WRITE)?;
+    step("attach", rig.attach(&table, 0))?;
+    let st = table.stats()?;
+    ensure_eq!((st.last_tces_replayed, st.last_hw_entries_written), (5, 80));
+    let edu = step("open the device", Edu::open(&rig.groups[0]))?;
+    for (p, &e) in (0u64..).zip(&entries) {
+        for s in 0..16 {
+            let from = start + (e << 16) + (s << 12);
+            let got = rig.copied(&edu, from, start + (sink << 16), 4 * KIB_64 as usize)?;
+            ensure!(
+                got == pattern(p * 16 + s),
+                "hardware entry {s} of TCE {e} did not move its 4 KiB"
+            );
+        }
+    }
+    diag!(
+        "64 hardware entries of 4 TCEs of 64 KiB over 4 KiB IOMMU pages: each moved its own 4 KiB"
+    );
+    step("detach", rig.detach(&table, 0))?;
+    step("unregister memory", rig.register(false))?;
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Without a device named, or with one that is not a bound edu, the case skips: it never
-    /// binds a device itself. (The only test of this crate that sets the variable.)
-    #[test]
-    fn no_device_to_use_is_a_skip() {
-        let skip = |r: std::result::Result<(String, String), Stop>| matches!(r, Err(Stop::Skip(_)));
-        std::env::remove_var(BDF_VAR);
-        assert!(skip(vfio_device()));
-        std::env::set_var(BDF_VAR, "0000:ff:1f.7");
-        assert!(skip(vfio_device()));
-        std::env::remove_var(BDF_VAR);
+/// A two-level PHB table of 2^24 entries (a 64 GiB window of 4 KiB pages), its lower levels
+/// allocated as the replay writes them: 4096 TCEs spread over it, replayed, sampled by DMA.
+pub fn vfio_multilevel_window() -> CaseResult {
+    need_platform(true)?;
+    let window = 1u64 << 36;
+    let rig = Rig::new(1, 2 * KIB_64 as usize, false, Ddw(12, window, 2))?;
+    ensure!(
+        rig.container.info.ddw_levels >= 2,
+        "the PHB offers {} levels",
+        rig.container.info.ddw_levels
+    );
+    let start = rig.ddw()?;
+    let table = rig.table(0x8000_0001, 12, start, window)?;
+    const N: u64 = 4096;
+    let entry = |i: u64| i * 4096 + (i * 7 % 4096);
+    for b in 0..16 {
+        rig.mem.write((b * 4096) as usize, &pattern(b));
     }
+    for i in 0..N {
+        table.put(entry(i), (GPA + (i % 16) * 4096) | TCE_READ)?;
+    }
+    let sink = 1;
+    table.put(sink, (GPA + KIB_64) | TCE_WRITE)?;
+    step("attach", rig.attach(&table, 0))?;
+    let st = table.stats()?;
+    ensure_eq!(
+        (st.last_tces_replayed, st.last_hw_entries_written),
+        (N + 1, N + 1)
+    );
+    let edu = step("open the device", Edu::open(&rig.groups[0]))?;
+    for i in (0..N).step_by(128).chain([N - 1]) {
+        let got = rig.copied(
+            &edu,
+            start + (entry(i) << 12),
+            start + (sink << 12),
+            KIB_64 as usize,
+        )?;
+        ensure!(
+            got == pattern(i % 16),
+            "TCE {i} (entry {}) did not move its 4 KiB",
+            entry(i)
+        );
+    }
+    diag!(
+        "{} TCEs over 2^24 entries of a 2-level table replayed in {} us; 33 checked by DMA",
+        N + 1,
+        st.last_replay_ns / 1000
+    );
+    step("detach", rig.detach(&table, 0))?;
+    step("unregister memory", rig.register(false))?;
+    Ok(())
+}
+
+/// Both windows of one PE, the 32-bit default one and the 64-bit DDW, attached to two TCE
+/// tables: each replayed into its own hardware table, the device's DMA through both.
+pub fn vfio_both_windows() -> CaseResult {
+    need_platform(true)?;
+    let rig = Rig::new(1, 4 * KIB_64 as usize, false, DDW_64K)?;
+    let start64 = rig.ddw()?;
+    let (start32, _) = rig.container.dma32();
+    let t32 = rig.table32(0x8000_0000)?;
+    let t64 = rig.table(0x8000_0001, 16, start64, DDW_64K.1)?;
+    rig.mem.write(0, &pattern(1));
+    rig.mem.write(2 * KIB_64 as usize, &pattern(2));
+    t32.put_ioba(start32 + 0x10000, GPA | TCE_READ)?;
+    t32.put_ioba(start32 + 0x20000, (GPA + KIB_64) | TCE_WRITE)?;
+    t64.put(5, (GPA + 2 * KIB_64) | TCE_READ)?;
+    t64.put(9, (GPA + 3 * KIB_64) | TCE_WRITE)?;
+    step("attach the 32-bit window's table", rig.attach(&t32, 0))?;
+    step("attach the 64-bit window's table", rig.attach(&t64, 0))?;
+    for t in [&t32, &t64] {
+        let st = t.stats()?;
+        ensure_eq!((st.last_tces_replayed, st.groups_attached), (2, 1));
+    }
+    let edu = step("open the device", Edu::open(&rig.groups[0]))?;
+    let got = rig.copied(&edu, start32 + 0x10000, start32 + 0x20000, KIB_64 as usize)?;
+    ensure!(
+        got == pattern(1),
+        "DMA through the 32-bit window lost the data"
+    );
+    let got = rig.copied(
+        &edu,
+        start64 + (5 << 16),
+        start64 + (9 << 16),
+        3 * KIB_64 as usize,
+    )?;
+    ensure!(
+        got == pattern(2),
+        "DMA through the 64-bit window lost the data"
+    );
+    diag!("one PE, two windows, two tables, each replayed: DMA through both intact");
+    step("detach", rig.detach(&t32, 0))?;
+    step("detach", rig.detach(&t64, 0))?;
+    step("unregister memory", rig.register(false))?;
+    Ok(())
+}
+
+/// Two threads attach and detach one VFIO group to one table, each call by its own fd lookup,
+/// over 4096 valid TCEs: every call succeeds, and afterwards the group's hardware table is the
+/// table's (DMA through it) and holds exactly its mappings. The memory's preregistration is the
+/// oracle of the mapping references: VFIO's unregistration succeeds even while the memory is
+/// mapped, but only releases it (and its locked-memory charge, VmLck) once nothing maps it.
+pub fn vfio_attach_detach_race() -> CaseResult {
+    need_platform(false)?;
+    let rig = Rig::new(1, 2 * KIB_64 as usize, false, DDW_64K)?;
+    let (start, _) = rig.container.dma32();
+    let table = rig.table32(0x8000_0000)?;
+    const N: u64 = 4096;
+    for b in 0..16 {
+        rig.mem.write((b * 4096) as usize, &pattern(b));
+    }
+    for i in 0..N {
+        table.put(i, (GPA + (i % 16) * 4096) | TCE_READ)?;
+    }
+    let sink = N;
+    table.put(sink, (GPA + KIB_64) | TCE_WRITE)?;
+    // 10^4 rounds in all, 5000 on each thread (about a minute under TCG), or as many as fit in
+    // three minutes.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let (dev, fd) = (&rig.dev, &rig.groups[0].fd);
+    let rounds = || -> std::result::Result<u32, String> {
+        let mut n = 0;
+        while n < 5_000 && Instant::now() < deadline {
+            dev.attach(&table, fd)
+                .map_err(|e| format!("attach {n}: {e:?}"))?;
+            dev.detach(&table, fd)
+                .map_err(|e| format!("detach {n}: {e:?}"))?;
+            n += 1;
+        }
+        Ok(n)
+    };
+    let done = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2).map(|_| s.spawn(rounds)).collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("panicked".into())))
+            .collect::<Vec<_>>()
+    });
+    let mut total = 0;
+    for d in done {
+        total += d.map_err(Stop::Fail)?;
+    }
+    ensure_eq!(table.stats()?.groups_attached, 0);
+    ensure!(total > 0, "no round ran");
+    // Nothing is attached: nothing of the table is mapped, the memory is released.
+    step("unregister memory with nothing mapped", rig.register(false))?;
+    ensure_eq!(locked_kib(), rig.unregistered_kib);
+    step("register memory again", rig.register(true))?;
+    step("attach", rig.attach(&table, 0))?;
+    let edu = step("open the device", Edu::open(&rig.groups[0]))?;
+    for i in (0..N).step_by(64).chain([N - 1]) {
+        let got = rig.copied(
+            &edu,
+            start + (i << 12),
+            start + (sink << 12),
+            KIB_64 as usize,
+        )?;
+        ensure!(
+            got == pattern(i % 16),
+            "TCE {i} moved no data after the race"
+        );
+    }
+    step("detach", rig.detach(&table, 0))?;
+    step(
+        "unregister memory after the last detach",
+        rig.register(false),
+    )?;
+    ensure_eq!(locked_kib(), rig.unregistered_kib);
+    diag!("{total} attach/detach rounds on 2 threads over {N} TCEs; 65 TCEs checked by DMA");
+    Ok(())
+}
+
+/// A user address that is not aligned to the IOMMU page (a slot that starts 64 KiB into a 2 MiB
+/// huge page, with 2 MiB IOMMU pages) is refused with EFAULT, as VFIO's MAP_DMA refuses such
+/// a vaddr: the TCE would point into the middle of a page (on powernv, pnv_tce_xchg's BUG_ON).
+/// Needs 2 MiB huge pages, which QEMU's powernv9 does not offer (its device tree has no radix
+/// page sizes but 4 KiB and 64 KiB), and 2 MiB IOMMU pages: it runs on pseries.
+pub fn vfio_unaligned_user_address() -> CaseResult {
+    need_platform(false)?;
+    let huge = 2u64 << 20;
+    if let Err(e) = std::fs::write("/proc/sys/vm/nr_hugepages", "2") {
+        return Err(Stop::Skip(format!("no hugetlbfs pages: {e}")));
+    }
+    let rig = Rig::new(1, huge as usize, true, Ddw(21, 1 << 30, 1))?;
+    if rig.container.info.ddw_pgsizes & huge == 0 {
+        return Err(Stop::Skip(format!(
+            "the PHB offers no 2 MiB IOMMU pages: {:#x}",
+            rig.container.info.ddw_pgsizes
+        )));
+    }
+    let start = rig.ddw()?;
+    let table = rig.table(0x8000_0001, 21, start, 1 << 30)?;
+    let gpa = 0x2000_0000;
+    rig.dev
+        .set_user_memory_region(1, gpa, huge / 2, rig.mem.addr() + KIB_64)?;
+    step("attach", rig.attach(&table, 0))?;
+    ensure_err!(table.put(1, gpa | TCE_READ), FAULT);
+    ensure_eq!(table.get(1)?, 0);
+    // The aligned slot of the same memory maps.
+    table.put(0, GPA | TCE_READ)?;
+    step("detach", rig.detach(&table, 0))?;
+    step("unregister memory", rig.register(false))?;
+    Ok(())
+}
+
+/// Two groups in one container share its hardware tables: each attach holds its own group, and
+/// detaching one lets it go, so that it can be closed and opened again (a VMM's hot-unplug).
+pub fn vfio_detached_group_reopens() -> CaseResult {
+    need_platform(true)?;
+    let mut rig = Rig::new(2, KIB_64 as usize, false, DDW_64K)?;
+    let (start, _) = rig.container.dma32();
+    let table = rig.table32(0x8000_0000)?;
+    table.put_ioba(start, GPA | TCE_READ)?;
+    step("attach group 1", rig.attach(&table, 0))?;
+    step("attach group 2", rig.attach(&table, 1))?;
+    ensure_eq!(table.stats()?.groups_attached, 1);
+    step("detach group 1", rig.detach(&table, 0))?;
+    let first = rig.groups.remove(0);
+    let number = first.number.clone();
+    drop(first);
+    let again = step(
+        "open group 1 again after its detach and close",
+        Group::open_number(&number),
+    )?;
+    drop(again);
+    step("detach group 2", rig.detach(&table, 0))?;
+    ensure_eq!(table.stats()?.groups_attached, 0);
+    step("unregister memory", rig.register(false))?;
+    Ok(())
+}
+
+/// After VFIO_IOMMU_SPAPR_TCE_REMOVE of an attached window its hardware table is no longer the
+/// group's: a TCE for it is refused (ENXIO) rather than written into an orphaned table, and
+/// closing everything unpins all the memory.
+pub fn vfio_removed_window() -> CaseResult {
+    need_platform(false)?;
+    let before = locked_kib();
+    {
+        let rig = Rig::new(1, 2 * KIB_64 as usize, false, DDW_64K)?;
+        let start = rig.ddw()?;
+        let table = rig.table(0x8000_0001, 16, start, DDW_64K.1)?;
+        table.put(1, GPA | TCE_READ)?;
+        step("attach", rig.attach(&table, 0))?;
+        step("remove the window", rig.container.remove_window(start))?;
+        ensure_err!(table.put(2, (GPA + KIB_64) | TCE_READ), NXIO);
+        ensure_eq!(table.get(2)?, 0);
+        let during = locked_kib();
+        diag!("locked memory: {before} KiB before, {during} KiB registered");
+    }
+    ensure_eq!(locked_kib(), before);
+    Ok(())
+}
+
+/// A group in no container still has the kernel's own DMA tables: attaching it is refused
+/// (EINVAL) rather than writing the host's table (and reaching pnv_tce_useraddrptr's
+/// WARN_ON_ONCE for a table without a userspace view).
+pub fn vfio_group_outside_a_container() -> CaseResult {
+    need_platform(false)?;
+    let bdf = devices(1)?;
+    let group = Group::open(&bdf[0])?;
+    let dev = TceReplay::new()?;
+    let mem = step("guest memory", Memory::new(KIB_64 as usize, false))?;
+    dev.set_user_memory_region(0, GPA, mem.len(), mem.addr())?;
+    dev.enable_replay()?;
+    let table = dev.create_tce_table(KvmCreateSpaprTce64 {
+        liobn: 0x8000_0000,
+        page_shift: 12,
+        flags: 0,
+        offset: 0,
+        size: 1 << 18,
+    })?;
+    let attached = dev.attach(&table, &group.fd);
+    if attached.is_ok() {
+        // What an attach to the host's table lets through.
+        let put = table.put(1, GPA | TCE_READ);
+        return Err(Stop::Fail(format!(
+            "a group in no container attached; then a PUT gave {put:?}"
+        )));
+    }
+    ensure_err!(attached, INVAL);
+    Ok(())
+}
+
+/// H_STUFF_TCE(0) over a range whose TCE pages were never allocated still clears the attached
+/// group's entries there, as KVM unmaps every entry of the range: a mapping VFIO made itself
+/// (MAP_DMA) before the attach is gone, and its memory reference with it.
+pub fn vfio_stuff_clears_vfio_mappings() -> CaseResult {
+    need_platform(false)?;
+    let rig = Rig::new(1, KIB_64 as usize, false, DDW_64K)?;
+    let (start, _) = rig.container.dma32();
+    let iova = start + 0x50000;
+    step(
+        "VFIO_IOMMU_MAP_DMA",
+        rig.container.map_dma(rig.mem.addr(), iova, 4096),
+    )?;
+    let edu = step("open the device", Edu::open(&rig.groups[0]))?;
+    rig.mem.write(0, &pattern(9));
+    step("DMA to the device", edu.dma(iova, 4096, true))?;
+    rig.mem.write(0, &[0; 4096]);
+    step("DMA from the device", edu.dma(iova, 4096, false))?;
+    ensure!(
+        rig.mem.read(0, 4096) == pattern(9),
+        "VFIO's own mapping moved no data"
+    );
+    let table = rig.table32(0x8000_0000)?;
+    step("attach", rig.attach(&table, 0))?;
+    table.stuff_ioba(start + 0x40000, 0, 32)?;
+    rig.mem.write(0, &[0; 4096]);
+    step("DMA after the stuff", edu.dma(iova, 4096, false))?;
+    ensure!(
+        rig.mem.read(0, 4096).iter().all(|&b| b == 0),
+        "a DMA through VFIO's mapping reached memory after H_STUFF_TCE(0) over it"
+    );
+    step("detach", rig.detach(&table, 0))?;
+    step("unregister memory", rig.register(false))?;
+    Ok(())
 }
 
 super::register! {
     device real_vfio_group,
+    device vfio_subpages,
+    device vfio_multilevel_window,
+    device vfio_both_windows,
+    device vfio_attach_detach_race,
+    device vfio_unaligned_user_address,
+    device vfio_detached_group_reopens,
+    device vfio_removed_window,
+    device vfio_stuff_clears_vfio_mappings,
+    device vfio_group_outside_a_container,
 }
