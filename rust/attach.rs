@@ -15,7 +15,7 @@ use crate::iommu::mock::MockGroup;
 use crate::iommu::spapr::SpaprGroup;
 use crate::{
     guest::GuestMemory,
-    iommu::{self, Attached, IommuBackend},
+    iommu::{self, Attached, Holder, IommuBackend},
     pure::uapi::KtrAttach,
     replay::{replay, Walk},
     shim,
@@ -44,46 +44,54 @@ fn check_context(caller: &Caller<'_>, table: &Table) -> Result {
 }
 
 /// The hardware table of the mock group behind `fd` for `table` (`None` if `fd` is another
-/// file): for an attach, the first that can hold the window (EINVAL if none can); for a
-/// detach, the one attached to `table` (else the first, which detach finds not attached).
+/// file), with the holder of an attach through it: for an attach, the first that can hold the
+/// window (EINVAL if none can); for a detach, the one attached to `table` (else the first, which
+/// detach finds not attached).
 #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
-fn mock_group(fd: i32, table: &Table, is_attach: bool) -> Result<Option<Arc<dyn IommuBackend>>> {
+fn mock_group(
+    fd: i32,
+    table: &Table,
+    is_attach: bool,
+) -> Result<Option<(Arc<dyn IommuBackend>, Holder)>> {
     let group = match shim::from_fd::<MockGroup>(fd) {
         Ok(group) => group,
         Err(e) if e == EINVAL => return Ok(None),
         Err(e) => return Err(e),
     };
-    if is_attach {
-        let hw: Arc<dyn IommuBackend> = group.table_for(table.window())?;
-        return Ok(Some(hw));
-    }
-    let tables = group.tables()?;
-    let hw: Arc<dyn IommuBackend> = tables
-        .iter()
-        .find(|t| table.attached(t.id()).is_some())
-        .or(tables.first())
-        .cloned()
-        .ok_or(EINVAL)?;
-    Ok(Some(hw))
+    let hw: Arc<dyn IommuBackend> = if is_attach {
+        group.table_for(table.window())?
+    } else {
+        let tables = group.tables()?;
+        tables
+            .iter()
+            .find(|t| table.attached(t.id()).is_some())
+            .or(tables.first())
+            .cloned()
+            .ok_or(EINVAL)?
+    };
+    let holder = Holder::mock(hw.id());
+    Ok(Some((hw, holder)))
 }
 
 #[cfg(not(CONFIG_KVM_TCE_REPLAY_MOCK))]
-fn mock_group(_fd: i32, _table: &Table, _is_attach: bool) -> Result<Option<Arc<dyn IommuBackend>>> {
+fn mock_group(
+    _fd: i32,
+    _table: &Table,
+    _is_attach: bool,
+) -> Result<Option<(Arc<dyn IommuBackend>, Holder)>> {
     Ok(None)
 }
 
-/// The hardware table of the VFIO group behind `fd` that can hold `table`'s window.
+/// The hardware table of the VFIO group behind `fd` that can hold `table`'s window, with the
+/// group held for an attach.
 #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
 fn vfio_group(
     caller: &Caller<'_>,
     fd: i32,
     table: &Table,
-) -> Result<Option<Arc<dyn IommuBackend>>> {
-    Ok(Some(SpaprGroup::of_vfio_group(
-        caller.guest.clone(),
-        fd,
-        table.window(),
-    )?))
+) -> Result<Option<(Arc<dyn IommuBackend>, Holder)>> {
+    let (hw, holder) = SpaprGroup::of_vfio_group(caller.guest.clone(), fd, table.window())?;
+    Ok(Some((hw, holder)))
 }
 
 /// Without the real backend, an open fd that is no mock group is no group.
@@ -92,34 +100,33 @@ fn vfio_group(
     _caller: &Caller<'_>,
     fd: i32,
     _table: &Table,
-) -> Result<Option<Arc<dyn IommuBackend>>> {
+) -> Result<Option<(Arc<dyn IommuBackend>, Holder)>> {
     match shim::from_fd::<Table>(fd) {
         Err(e) if e == EBADF => Err(e),
         _ => Ok(None),
     }
 }
 
-/// The IOMMU group behind `fd` for `table`: a mock group or a VFIO group. EBADF if `fd` is
-/// not open, EINVAL if it is no group (or, for a VFIO group, has no table for the window).
+/// The IOMMU group behind `fd` for `table` (a mock group or a VFIO group) and the holder of an
+/// attach through it. EBADF if `fd` is not open, EINVAL if it is no group (or, for a VFIO group,
+/// has no table for the window).
 fn group(
     caller: &Caller<'_>,
     fd: i32,
     table: &Table,
     is_attach: bool,
-) -> Result<Arc<dyn IommuBackend>> {
+) -> Result<(Arc<dyn IommuBackend>, Holder)> {
     match mock_group(fd, table, is_attach)? {
         Some(group) => Ok(group),
         None => vfio_group(caller, fd, table)?.ok_or(EINVAL),
     }
 }
 
-/// Detaches `group` from `table` while holding the group's attach lock (`binding`): from now on
-/// updates no longer reach it, and its hardware table is cleared.
-fn detach_locked(table: &Table, group: &dyn IommuBackend, binding: &mut Option<Attached>) {
+/// Detaches `group` from `table` while holding the group's binding lock (`state`): from now on
+/// updates no longer reach it; its hardware table is cleared, then it is let go.
+fn detach_locked(table: &Table, group: &dyn IommuBackend, state: &mut Option<Attached>) {
     table.unpublish(group);
-    *binding = None;
-    iommu::unregister(group);
-    group.clear(table.window(), &mut table.written_ranges());
+    iommu::end_attachment(group, state, table.window(), &mut table.written_ranges());
 }
 
 /// `KTR_ATTACH`: attaches the group of `req.groupfd` to the table of `req.tablefd`; with replay
@@ -130,69 +137,92 @@ pub(crate) fn attach(caller: &Caller<'_>, req: &KtrAttach) -> Result {
     }
     let walk = Walk::from_flags(req.flags, caller.test_config)?;
     let table = shim::from_fd::<Table>(req.tablefd)?;
-    let group = group(caller, req.groupfd, &table, true)?;
+    let (found, holder) = group(caller, req.groupfd, &table, true)?;
     check_context(caller, &table)?;
-    if !group.geometry().compatible(table.window()) {
+    if !found.geometry().compatible(table.window()) {
         return Err(EINVAL);
     }
-    // A real group is looked up anew by each ioctl: if its hardware table is attached, to this
-    // table or another, that attachment is the group.
-    let group = iommu::attached(&*group).unwrap_or(group);
-    let mut binding = group.binding().state.lock();
-    match &mut *binding {
-        // Attaching again takes a reference and replays nothing.
-        Some(a) if a.table == table.id() => {
-            a.refs = a.refs.checked_add(1).ok_or(EOVERFLOW)?;
-            return Ok(());
+    let mut holder = Some(holder);
+    loop {
+        // The hardware table's one backend: `found`, or the one already bound.
+        let group = iommu::bind(&found)?;
+        let mut state = group.binding().state.lock();
+        if !iommu::is_bound(&*group) {
+            // Detached and let go while we waited: bind anew.
+            continue;
         }
-        // One TCE table per hardware table.
-        Some(_) => return Err(EBUSY),
-        None => {}
-    }
-    iommu::register(&group)?;
-    // Publish first: from here on every update reaches the group too.
-    if let Err(e) = table.publish(group.clone()) {
-        iommu::unregister(&*group);
-        return Err(e);
-    }
-    *binding = Some(Attached {
-        table: table.id(),
-        refs: 1,
-    });
-    if caller.replay {
-        match replay(&table, &*group, walk) {
-            Ok(stats) => table.stats().record(stats),
-            Err(e) => {
-                // The group ends detached and cleared: a mock group's whole hardware table, a
-                // real one's entries under the table's allocated pages (see `clear`).
-                detach_locked(&table, &*group, &mut binding);
-                return Err(e);
+        let holder = holder.take().ok_or(EINVAL)?;
+        let binding = group.binding();
+        match &*state {
+            // Attaching again (the same group, or another sharing its hardware table) holds one
+            // more and replays nothing.
+            Some(a) if a.table == table.id() => {
+                return Ok(binding.holders.lock().push(holder, GFP_KERNEL_ACCOUNT)?);
+            }
+            // One TCE table per hardware table.
+            Some(_) => return Err(EBUSY),
+            None => {}
+        }
+        if let Err(e) = binding.holders.lock().push(holder, GFP_KERNEL_ACCOUNT) {
+            iommu::unbind(&*group);
+            return Err(e.into());
+        }
+        // Publish first: from here on every update reaches the group too.
+        if let Err(e) = table.publish(group.clone()) {
+            iommu::let_go(&*group);
+            iommu::unbind(&*group);
+            return Err(e);
+        }
+        *state = Some(Attached { table: table.id() });
+        if caller.replay {
+            match replay(&table, &*group, walk) {
+                Ok(stats) => table.stats().record(stats),
+                Err(e) => {
+                    // The group ends detached and cleared: a mock group's whole hardware table, a
+                    // real one's entries under the table's allocated pages (see `clear`).
+                    detach_locked(&table, &*group, &mut state);
+                    return Err(e);
+                }
             }
         }
+        return Ok(());
     }
-    Ok(())
 }
 
 /// `KTR_DETACH`: undoes one attach of the group of `req.groupfd` to the table of
-/// `req.tablefd`; the last one detaches it and clears its hardware table. ENOENT if the group
-/// is not attached to the table.
+/// `req.tablefd`, letting go what it held; the last one detaches it and clears its hardware
+/// table. ENOENT if the group is not attached to the table.
 pub(crate) fn detach(caller: &Caller<'_>, req: &KtrAttach) -> Result {
     if req.pad != 0 || req.flags != 0 {
         return Err(EINVAL);
     }
     let table = shim::from_fd::<Table>(req.tablefd)?;
-    let group = group(caller, req.groupfd, &table, false)?;
+    let (found, holder) = group(caller, req.groupfd, &table, false)?;
     check_context(caller, &table)?;
-    let group = table.attached(group.id()).ok_or(ENOENT)?;
-    let mut binding = group.binding().state.lock();
-    match &mut *binding {
-        Some(a) if a.table == table.id() && a.refs > 1 => {
-            a.refs -= 1;
+    loop {
+        let group = table.attached(found.id()).ok_or(ENOENT)?;
+        let mut state = group.binding().state.lock();
+        if !iommu::is_bound(&*group) {
+            // Detached while we waited (and perhaps attached again): look again.
+            continue;
+        }
+        if !state.as_ref().is_some_and(|a| a.table == table.id()) {
+            return Err(ENOENT);
+        }
+        let mut holders = group.binding().holders.lock();
+        // This group's own attach (another group of the same container may have attached too).
+        let mine = holders
+            .iter()
+            .position(|h| h.group == holder.group)
+            .ok_or(ENOENT)?;
+        if holders.len() > 1 {
+            let _undone = holders.remove(mine)?;
+            // The group is let go after the holders' lock is released (a leaf).
+            drop(holders);
             return Ok(());
         }
-        Some(a) if a.table == table.id() => {}
-        _ => return Err(ENOENT),
+        drop(holders);
+        detach_locked(&table, &*group, &mut state);
+        return Ok(());
     }
-    detach_locked(&table, &*group, &mut binding);
-    Ok(())
 }

@@ -68,21 +68,45 @@ pub(crate) trait IommuBackend: Send + Sync {
     fn binding(&self) -> &Binding;
 }
 
-/// Which table (if any) a group is attached to, and how many times.
+/// The table a group is attached to.
 pub(crate) struct Attached {
     /// Identity of the table (its address; the table holds the group while attached).
     pub(crate) table: usize,
-    /// Number of attaches not yet undone by a detach.
-    pub(crate) refs: u32,
 }
 
-/// The attachment state of a group, serialising its attaches and detaches (held across a
-/// replay, outside the table's lock).
+/// What one attach holds until its own detach undoes it, as KVM's kvm-vfio device holds the file
+/// of each `KVM_DEV_VFIO_FILE_ADD` until its `KVM_DEV_VFIO_FILE_DEL`.
+pub(crate) struct Holder {
+    /// The identity of the group the attach came through: a VFIO group's `iommu_group` (groups
+    /// of one container share its hardware tables), a mock group's hardware table.
+    pub(crate) group: usize,
+    /// The VFIO group, held open while attached.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+    pub(crate) vfio: Option<shim::spapr::VfioGroup>,
+}
+
+impl Holder {
+    /// The holder of an attach of a mock group (hardware table `id`): it holds nothing.
+    pub(crate) fn mock(id: usize) -> Self {
+        Self {
+            group: id,
+            #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
+            vfio: None,
+        }
+    }
+}
+
+/// The attachment state of a hardware table, serialising its attaches and detaches (held across
+/// a replay, outside the table's lock).
 #[pin_data]
 pub(crate) struct Binding {
     /// The binding lock, level 2 of the lock order (table.rs): protects the attachment.
     #[pin]
     pub(crate) state: Mutex<Option<Attached>>,
+    /// One holder per attach not undone (none while detached): a leaf of the lock order, changed
+    /// under `state`'s lock, read alone by the backend's writes.
+    #[pin]
+    pub(crate) holders: Mutex<KVec<Holder>>,
 }
 
 impl Binding {
@@ -90,41 +114,71 @@ impl Binding {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             state <- new_mutex!(None, "kvm_tce_replay::Binding::state"),
+            holders <- new_mutex!(KVec::new(), "kvm_tce_replay::Binding::holders"),
         })
     }
 }
 
 shim::global_mutex! {
-    /// The registry of attached hardware tables: a leaf of the lock order (table.rs), taken
-    /// under a binding lock to change it, alone to look one up.
-    static ATTACHED: Mutex<KVec<Arc<dyn IommuBackend>>> = KVec::new();
+    /// The bound backends, one per hardware table: a leaf of the lock order (table.rs), taken
+    /// alone to bind one, under a binding lock to check or drop it.
+    static BOUND: Mutex<KVec<Arc<dyn IommuBackend>>> = KVec::new();
 }
 
-/// The backend through which `group`'s hardware table is attached, if it is: a VFIO group is
-/// looked up anew by every ioctl, but its hardware table has one attachment state, as KVM's
-/// `stit` entries belong to the `iommu_table`.
-pub(crate) fn attached(group: &dyn IommuBackend) -> Option<Arc<dyn IommuBackend>> {
-    ATTACHED
-        .lock()
-        .iter()
-        .find(|g| g.id() == group.id())
-        .cloned()
-}
-
-/// Records that `group` is now attached (its binding went from none to some, under the binding
-/// lock): EBUSY if another backend of the same hardware table got there first.
-pub(crate) fn register(group: &Arc<dyn IommuBackend>) -> Result {
-    let mut attached = ATTACHED.lock();
-    if attached.iter().any(|g| g.id() == group.id()) {
-        return Err(EBUSY);
+/// The backend through which attaches and detaches of `group`'s hardware table go: a VFIO group
+/// is looked up anew by every ioctl, but its hardware table has one attachment state, as KVM's
+/// `stit` entries belong to the `iommu_table`. The one already bound if there is one, else
+/// `group`, now bound. The caller takes the binding lock and checks [`is_bound`] before use: a
+/// detach may have unbound it meanwhile. A backend is bound while attached, and while an attach
+/// holding its binding lock has it; whoever leaves it detached unbinds it ([`unbind`]).
+pub(crate) fn bind(group: &Arc<dyn IommuBackend>) -> Result<Arc<dyn IommuBackend>> {
+    let mut bound = BOUND.lock();
+    if let Some(g) = bound.iter().find(|g| g.id() == group.id()) {
+        return Ok(g.clone());
     }
-    attached.push(group.clone(), GFP_KERNEL_ACCOUNT)?;
-    Ok(())
+    bound.push(group.clone(), GFP_KERNEL_ACCOUNT)?;
+    Ok(group.clone())
 }
 
-/// Forgets `group`'s attachment (its binding went back to none, under the binding lock).
-pub(crate) fn unregister(group: &dyn IommuBackend) {
-    ATTACHED.lock().retain(|g| !core::ptr::addr_eq(&**g, group));
+/// Whether `group` is the bound backend of its hardware table (under its binding lock).
+pub(crate) fn is_bound(group: &dyn IommuBackend) -> bool {
+    BOUND.lock().iter().any(|g| core::ptr::addr_eq(&**g, group))
+}
+
+/// Unbinds `group`, left detached (under its binding lock).
+pub(crate) fn unbind(group: &dyn IommuBackend) {
+    let mut bound = BOUND.lock();
+    let gone = bound
+        .iter()
+        .position(|g| core::ptr::addr_eq(&**g, group))
+        .and_then(|i| bound.remove(i).ok());
+    drop(bound);
+    // The registry's reference goes after its lock is released (a leaf).
+    drop(gone);
+}
+
+/// Lets go every holder of `group` (under its binding lock): what they hold goes after the
+/// holders' lock is released (a leaf).
+pub(crate) fn let_go(group: &dyn IommuBackend) {
+    let gone = core::mem::take(&mut *group.binding().holders.lock());
+    drop(gone);
+}
+
+/// Ends `group`'s attachment (under its binding lock `state`), once no update reaches it any
+/// more: clears what the table of window `w` wrote (`written`, as for
+/// [`IommuBackend::clear`]) while the attaches' holders still keep the VFIO groups (and so their
+/// container's tables and memory) in place, then lets them go and unbinds it. A racing attach
+/// of the same hardware table waits on the binding lock, then finds it unbound.
+pub(crate) fn end_attachment(
+    group: &dyn IommuBackend,
+    state: &mut Option<Attached>,
+    w: &Window,
+    written: &mut dyn Iterator<Item = Range<u64>>,
+) {
+    group.clear(w, written);
+    *state = None;
+    let_go(group);
+    unbind(group);
 }
 
 /// Writes window entry `entry` holding `tce` into `group`: a valid TCE is split into hardware
@@ -162,8 +216,7 @@ pub(crate) fn restore_entry(group: &dyn IommuBackend, w: &Window, entry: u64, va
 }
 
 /// Detaches `group` from the table of identity `table` and window `w`, which is going away and
-/// has already dropped its list of groups: forgets the attachment and clears what the table
-/// wrote (`written`, as for [`IommuBackend::clear`]).
+/// has already dropped its list of groups (see [`end_attachment`]).
 pub(crate) fn release(
     group: &dyn IommuBackend,
     table: usize,
@@ -172,9 +225,7 @@ pub(crate) fn release(
 ) {
     let mut state = group.binding().state.lock();
     if state.as_ref().is_some_and(|a| a.table == table) {
-        *state = None;
-        unregister(group);
-        group.clear(w, written);
+        end_attachment(group, &mut state, w, written);
     }
 }
 

@@ -27,13 +27,28 @@ struct iommu_table *ktr_iommu_group_table(struct iommu_group *grp, unsigned int 
 	return table_group->tables[i];
 }
 
+/* Whether @tbl is one of the tables of the IOMMU table group of @grp (compares pointers only). */
+bool ktr_iommu_group_has_table(struct iommu_group *grp, struct iommu_table *tbl)
+{
+	struct iommu_table_group *table_group = iommu_group_get_iommudata(grp);
+	unsigned int i;
+
+	if (!table_group)
+		return false;
+	for (i = 0; i < IOMMU_TABLE_GROUP_MAX_TABLES; i++)
+		if (READ_ONCE(table_group->tables[i]) == tbl)
+			return true;
+	return false;
+}
+
 /*
  * The slot of absolute entry @entry in the userspace view of @tbl (IOMMU_TABLE_USERSPACE_ENTRY,
- * _RO without @alloc), or NULL if the table has no view.
+ * _RO without @alloc), or NULL if the table has no view (VFIO's tables have one; the kernel's
+ * own DMA tables do not, and powernv's accessor warns if asked for one of those).
  */
 __be64 *ktr_iommu_table_useraddr(struct iommu_table *tbl, unsigned long entry, bool alloc)
 {
-	if (!tbl->it_ops->useraddrptr)
+	if (!tbl->it_ops->useraddrptr || !tbl->it_userspace)
 		return NULL;
 	return tbl->it_ops->useraddrptr(tbl, entry, alloc);
 }

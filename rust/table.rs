@@ -17,8 +17,9 @@
 //!    table (`MockTable::hw`), the real backend's `iommu_table` locks, `i_mmap_rwsem` (dropping
 //!    the zero page from the mappings), `xa_lock` (inside [`SparseMap`]); none of these is held
 //!    while taking another of them;
-//! 5. leaves, never held while taking another lock: the registry of attached hardware tables
-//!    (`iommu::ATTACHED`, under a binding), a context's liobns (`liobn::Liobns::taken`), the
+//! 5. leaves, never held while taking another lock: the registry of bound hardware tables
+//!    (`iommu::BOUND`, alone or under a binding), a binding's holders (`iommu::Binding::holders`,
+//!    under a binding or the table lock), a context's liobns (`liobn::Liobns::taken`), the
 //!    stats registry (`stats`), a mock group's list of tables (`MockGroup::tables`).
 //!
 //! Nothing takes `mmap_lock` under the table lock: TCE pages are charged to RLIMIT_MEMLOCK

@@ -314,9 +314,9 @@ impl MockTable {
 
     /// The counters, as `KTR_MOCK_STATS` reports them.
     pub(crate) fn stats(&self) -> KtrMockStats {
-        // From the registry of attached hardware tables, not the binding, which an attach holds
+        // From the registry of bound hardware tables, not the binding, which an attach holds
         // for the whole replay.
-        let attached = u64::from(iommu::attached(self).is_some());
+        let attached = u64::from(iommu::is_bound(self));
         let hw = self.hw.lock();
         let c = &hw.counters;
         KtrMockStats {

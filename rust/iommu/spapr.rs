@@ -7,7 +7,7 @@
 
 use crate::{
     guest::GuestMemory,
-    iommu::{map_entry, Binding, IommuBackend},
+    iommu::{map_entry, Binding, Holder, IommuBackend},
     pure::dma::{direction_perm, tce_direction, DMA_NONE},
     pure::hwmap::HwGeometry,
     pure::num::usize_as_u64,
@@ -32,15 +32,15 @@ pub(crate) struct SpaprGroup {
 
 impl SpaprGroup {
     /// The table of the VFIO group behind `fd` that can hold `window` (see
-    /// [`IommuTable::of_vfio_group`]).
+    /// [`IommuTable::of_vfio_group`]), and the holder of an attach through the group.
     pub(crate) fn of_vfio_group(
         guest: Arc<GuestMemory>,
         fd: i32,
         window: &Window,
-    ) -> Result<Arc<Self>> {
-        let tbl = IommuTable::of_vfio_group(fd, |geo| geo.compatible(window))?;
+    ) -> Result<(Arc<Self>, Holder)> {
+        let (tbl, vfio) = IommuTable::of_vfio_group(fd, |geo| geo.compatible(window))?;
         let geo = tbl.geometry();
-        Arc::pin_init(
+        let group = Arc::pin_init(
             pin_init!(Self {
                 tbl,
                 geo,
@@ -48,7 +48,27 @@ impl SpaprGroup {
                 binding <- Binding::new(),
             }),
             GFP_KERNEL_ACCOUNT,
-        )
+        )?;
+        let holder = Holder {
+            group: vfio.id(),
+            vfio: Some(vfio),
+        };
+        Ok((group, holder))
+    }
+
+    /// ENXIO unless the hardware table is still a table of a group attached through it: after
+    /// VFIO_IOMMU_SPAPR_TCE_REMOVE it is an orphan, which nothing would clear again (its
+    /// mappings would pin their memory past the container's release).
+    fn check_live(&self) -> Result {
+        let holders = self.binding.holders.lock();
+        if holders
+            .iter()
+            .any(|h| h.vfio.as_ref().is_some_and(|v| v.has(&self.tbl)))
+        {
+            Ok(())
+        } else {
+            Err(ENXIO)
+        }
     }
 
     fn guest(&self) -> &GuestMemory {
@@ -69,6 +89,13 @@ impl SpaprGroup {
         let guest = self.guest();
         let shift = self.geo.it_page_shift;
         let ua = guest.to_ua(value & !TCE_PERM_MASK, 1 << shift)?;
+        // A slot is only host-page aligned: an IOMMU page of it must be aligned in user space
+        // too, as VFIO's MAP_DMA requires of its vaddr, or the TCE would point into the middle
+        // of a page (pnv_tce_xchg's BUG_ON).
+        if ua & ((1 << shift) - 1) != 0 {
+            return Err(EFAULT);
+        }
+        self.check_live()?;
         // The view may be allocated late, as KVM says (H_TOO_HARD there).
         let user = self.tbl.user_entry(entry, true).ok_or(EAGAIN)?;
         let hpa = mapped_inc(guest.mm(), ua, shift)?;
@@ -81,8 +108,7 @@ impl SpaprGroup {
             }
         };
         // The new entry's reference is recorded whatever happens to the old one's.
-        let old_ua = user.get();
-        user.set(ua);
+        let old_ua = user.swap(ua);
         if old.1 != DMA_NONE && self.release_ua(old_ua).is_err() {
             // As KVM's kvmppc_tce_iommu_do_map, which ignores it: the old memory was
             // unregistered under us, there is no reference left to give back.
@@ -101,13 +127,13 @@ impl SpaprGroup {
             return Ok(old);
         }
         let user = self.tbl.user_entry(entry, false);
-        let old_ua = user.as_ref().map_or(0, |u| u.get());
+        let old_ua = user.as_ref().map_or(0, |u| u.swap(0));
         if let Err(e) = self.release_ua(old_ua) {
+            if let Some(user) = &user {
+                user.set(old_ua);
+            }
             let _ = self.tbl.xchg(mm, entry, old.0, old.1);
             return Err(e);
-        }
-        if let Some(user) = user {
-            user.set(0);
         }
         Ok(old)
     }

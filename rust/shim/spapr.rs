@@ -31,6 +31,7 @@ extern "C" {
         size: *mut u64,
     );
     fn ktr_iommu_group_table(grp: *mut c_void, i: c_uint) -> *mut bindings::iommu_table;
+    fn ktr_iommu_group_has_table(grp: *mut c_void, tbl: *mut bindings::iommu_table) -> bool;
     fn ktr_iommu_table_useraddr(
         tbl: *mut bindings::iommu_table,
         entry: c_ulong,
@@ -41,6 +42,7 @@ extern "C" {
 extern "C" {
     fn vfio_file_iommu_group(file: *mut c_void) -> *mut c_void;
     fn iommu_group_put(group: *mut c_void);
+    fn iommu_group_dma_owner_claimed(group: *mut c_void) -> bool;
     fn iommu_tce_table_get(tbl: *mut bindings::iommu_table) -> *mut bindings::iommu_table;
     fn iommu_tce_table_put(tbl: *mut bindings::iommu_table) -> c_int;
     fn iommu_tce_xchg_no_kill(
@@ -66,11 +68,11 @@ extern "C" {
 ///
 /// # Invariants
 ///
-/// `tbl` holds a reference taken with `iommu_tce_table_get`, given back on drop; `_group` is the
-/// VFIO group file, which keeps the group and its table group alive.
+/// `tbl` holds a reference taken with `iommu_tce_table_get`, given back on drop: the table's
+/// memory and operations outlive any removal of it from its group. (It does not keep the group
+/// open: each attach holds its own [`VfioGroup`].)
 pub(crate) struct IommuTable {
     tbl: NonNull<bindings::iommu_table>,
-    _group: ARef<File>,
 }
 
 // SAFETY: an `iommu_table` is shared by the DMA API, VFIO and KVM on every CPU; its operations
@@ -79,11 +81,45 @@ unsafe impl Send for IommuTable {}
 // SAFETY: as above.
 unsafe impl Sync for IommuTable {}
 
+/// A VFIO group as one attach holds it: its file, which keeps the group open (and so its
+/// container's windows in place: VFIO releases them when the last group leaves), and a
+/// reference to its `iommu_group`, which keeps the group's table group alive.
+///
+/// # Invariants
+///
+/// `group` is the file's `iommu_group`, with a reference of ours (dropped by `GroupRef`).
+pub(crate) struct VfioGroup {
+    _file: ARef<File>,
+    group: GroupRef,
+}
+
+impl VfioGroup {
+    /// The group's identity (its `iommu_group`).
+    pub(crate) fn id(&self) -> usize {
+        self.group.0.addr()
+    }
+
+    /// Whether `tbl` is still one of the group's tables: VFIO_IOMMU_SPAPR_TCE_REMOVE (or the
+    /// group leaving its container) takes it out, and then it is an orphan that no DMA goes
+    /// through and that nothing will clear again.
+    pub(crate) fn has(&self, tbl: &IommuTable) -> bool {
+        // SAFETY: the group is alive (our reference), and so is its table group (its iommudata,
+        // released with the group); the table is alive (its reference). The accessor only
+        // compares the pointers of `tables[]`, which VFIO changes under its container lock: a
+        // removal racing with this check is seen by the next one.
+        unsafe { ktr_iommu_group_has_table(self.group.0, tbl.tbl.as_ptr()) }
+    }
+}
+
 impl IommuTable {
     /// The first table of the VFIO group behind `fd` whose geometry `fits` accepts, as KVM's
-    /// `kvm_spapr_tce_attach_iommu_group` picks it: EBADF if `fd` is not open, EINVAL if it is no
-    /// VFIO group or no table fits.
-    pub(crate) fn of_vfio_group(fd: i32, fits: impl Fn(&HwGeometry) -> bool) -> Result<Self> {
+    /// `kvm_spapr_tce_attach_iommu_group` picks it, with the group held for the attach: EBADF if
+    /// `fd` is not open, EINVAL if it is no VFIO group, if its DMA is not owned by VFIO (in no
+    /// container: its tables are then the kernel's own), or if no table fits.
+    pub(crate) fn of_vfio_group(
+        fd: i32,
+        fits: impl Fn(&HwGeometry) -> bool,
+    ) -> Result<(Self, VfioGroup)> {
         let fd = u32::try_from(fd).map_err(|_| EBADF)?;
         let local = LocalFile::fget(fd).map_err(|_| EBADF)?;
         // SAFETY: this thread is in no `fdget_pos` region of the file: it is in an ioctl of
@@ -96,14 +132,23 @@ impl IommuTable {
         if group.is_null() {
             return Err(EINVAL);
         }
+        // SAFETY: the group is alive (our reference). VFIO claims the group's DMA when it joins a
+        // container (`iommu_group_claim_dma_owner`), which takes the kernel's tables out of it.
+        if !unsafe { iommu_group_dma_owner_claimed(group) } {
+            return Err(EINVAL);
+        }
+        let held = VfioGroup {
+            _file: file,
+            group: group_ref,
+        };
         // IOMMU_TABLE_GROUP_MAX_TABLES; the accessor gives NULL past the last table.
         for i in 0..2 {
             // SAFETY: the group is alive (our reference) and so is its table group. Its
             // `tables[]` change under the container's lock, which we cannot take (VFIO's
             // `tce_iommu_create_window`/`_remove_window`): like KVM's
             // `kvm_spapr_tce_attach_iommu_group`, which reads them under no lock either, we
-            // rely on the VMM not removing the window it is attaching, and take a reference at
-            // once, before reading the table, so that it outlives any later removal.
+            // take a reference at once, before reading the table, so that it outlives any
+            // later removal, which every map checks for ([`VfioGroup::has`]).
             let tbl = unsafe {
                 let tbl = ktr_iommu_group_table(group, i);
                 if tbl.is_null() {
@@ -114,14 +159,11 @@ impl IommuTable {
             let Some(tbl) = NonNull::new(tbl) else {
                 continue;
             };
-            // INVARIANT: we took the reference and hold the group's file; `drop` gives the
-            // reference back whether the table fits or not.
-            let table = Self {
-                tbl,
-                _group: file.clone(),
-            };
+            // INVARIANT: we took the reference; `drop` gives it back whether the table fits or
+            // not.
+            let table = Self { tbl };
             if fits(&table.geometry()) {
-                return Ok(table);
+                return Ok((table, held));
             }
         }
         Err(EINVAL)
@@ -193,6 +235,11 @@ impl Drop for IommuTable {
 /// `kvm_spapr_tce_release_iommu_group` do (NULL: nothing to drop).
 struct GroupRef(*mut c_void);
 
+// SAFETY: an `iommu_group`'s reference count is atomic (a kobject), and it may be put on any CPU.
+unsafe impl Send for GroupRef {}
+// SAFETY: `&GroupRef` only gives the pointer's value.
+unsafe impl Sync for GroupRef {}
+
 impl Drop for GroupRef {
     fn drop(&mut self) {
         if !self.0.is_null() {
@@ -228,14 +275,14 @@ unsafe fn geometry(tbl: *mut bindings::iommu_table) -> HwGeometry {
 pub(crate) struct UserEntry<'a>(&'a AtomicU64);
 
 impl UserEntry<'_> {
-    /// The user address.
-    pub(crate) fn get(&self) -> u64 {
-        u64::from_be(self.0.load(Ordering::Relaxed))
-    }
-
     /// Records user address `ua`.
     pub(crate) fn set(&self, ua: u64) {
         self.0.store(ua.to_be(), Ordering::Relaxed);
+    }
+
+    /// Records user address `ua` and returns the one it replaces, in one step.
+    pub(crate) fn swap(&self, ua: u64) -> u64 {
+        u64::from_be(self.0.swap(ua.to_be(), Ordering::Relaxed))
     }
 }
 
