@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The KUnit suite (UML, the module built in): the XArray page walk, every replay strategy
-//! against a mock hardware table, and updates reaching a published group. It sits at the top of
-//! the layers, as it puts a table, its walk and a backend together.
+//! The KUnit suite (UML, the module built in): the XArray page walk and reservations, every
+//! replay strategy against a mock hardware table, and updates reaching a published group. It
+//! sits at the top of the layers, as it puts a table, its walk and a backend together.
 
 #[kernel::macros::kunit_tests(kvm_tce_replay)]
 mod tests {
@@ -16,6 +16,7 @@ mod tests {
             window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
         },
         replay::{replay, Walk},
+        shim::SparseMap,
         table::{
             liobn::{LiobnClaim, Liobns},
             Table, GEO,
@@ -137,6 +138,25 @@ mod tests {
                 }
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn get_or_insert_leaves_a_reserved_index_alone() -> Result {
+        let map = KBox::pin_init(SparseMap::<u64>::new(), GFP_KERNEL)?;
+        let reservation = map.reserve(5)?;
+        // A reserved index holds no value and is not free either: nothing goes in, and the
+        // caller is told so rather than handed a value the map does not hold.
+        let got = map.get_or_insert(5, || Ok(KBox::new(7, GFP_KERNEL)?));
+        assert_eq!(got.map(|(v, inserted)| (*v, inserted)), Err(EBUSY));
+        assert!(map.get(5).is_none());
+        drop(reservation);
+        // Given back, the index takes a value, once.
+        let (v, inserted) = map.get_or_insert(5, || Ok(KBox::new(7, GFP_KERNEL)?))?;
+        assert_eq!((*v, inserted), (7, true));
+        let (v, inserted) = map.get_or_insert(5, || Ok(KBox::new(8, GFP_KERNEL)?))?;
+        assert_eq!((*v, inserted), (7, false));
+        assert_eq!(map.get(5).copied(), Some(7));
         Ok(())
     }
 
