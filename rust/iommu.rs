@@ -157,7 +157,9 @@ pub(crate) fn restore_entry(group: &dyn IommuBackend, w: &Window, entry: u64, va
     let cleared = map_entry(group, w, entry, 0).is_ok();
     if !cleared || (value != 0 && map_entry(group, w, entry, value).is_err()) {
         let _ = map_entry(group, w, entry, 0);
-        pr_warn!("window entry {entry} left clear in a group after a failed update\n");
+        shim::pr_warn_ratelimited!(
+            "window entry {entry} left clear in a group after a failed update\n"
+        );
     }
 }
 

@@ -86,7 +86,9 @@ impl SpaprGroup {
         if old.1 != DMA_NONE && self.release_ua(old_ua).is_err() {
             // As KVM's kvmppc_tce_iommu_do_map, which ignores it: the old memory was
             // unregistered under us, there is no reference left to give back.
-            pr_warn!("map: no preregistered memory for the old mapping of entry {entry}\n");
+            shim::pr_warn_ratelimited!(
+                "map: no preregistered memory for the old mapping of entry {entry}\n"
+            );
         }
         Ok(old)
     }
@@ -152,7 +154,7 @@ impl IommuBackend for SpaprGroup {
             shim::cond_resched();
         }
         if failed != 0 {
-            pr_warn!(
+            shim::pr_warn_ratelimited!(
                 "detach: {failed} window entries could not be cleared in the hardware table\n"
             );
         }
