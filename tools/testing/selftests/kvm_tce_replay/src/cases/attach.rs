@@ -321,6 +321,12 @@ pub fn mock_group_checks() -> CaseResult {
         g.read_raw((1 << 18) - 1, 2).err(),
         Some(Errno::INVAL.into())
     );
+    // KTR_MOCK_WRITE: past the table, too many entries, no such table: EINVAL, nothing written.
+    ensure_err!(g.write_table(0, (1 << 18) - 1, &[1, 2]), INVAL);
+    let too_many = vec![1; KTR_MOCK_WRITE_MAX as usize + 1];
+    ensure_err!(g.write_table(0, 0, &too_many), INVAL);
+    ensure_err!(g.write_table(1, 0, &[1]), INVAL);
+    ensure_eq!(g.stats()?.entries_valid, 0);
     ensure_eq!(g.read(0, 4)?, vec![0; 4]);
     Ok(())
 }
