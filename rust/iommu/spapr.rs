@@ -7,7 +7,7 @@
 
 use crate::{
     guest::GuestMemory,
-    iommu::{map_entry, Binding, IommuBackend},
+    iommu::{map_entry, Binding, Budget, IommuBackend},
     pure::dma::{direction_perm, tce_direction, DMA_NONE},
     pure::hwmap::HwGeometry,
     pure::num::usize_as_u64,
@@ -142,16 +142,17 @@ impl IommuBackend for SpaprGroup {
     }
 
     /// Clears every hardware entry of the window entries `written` (those under the table's
-    /// allocated pages, which cover whatever it wrote into the group while attached).
+    /// allocated pages, which cover whatever it wrote into the group while attached),
+    /// rescheduling every [`crate::iommu::BUDGET`] hardware entries.
     fn clear(&self, w: &Window, written: &mut dyn Iterator<Item = Range<u64>>) {
         let mut failed = 0u64;
+        let mut budget = Budget::unkillable();
         for range in written {
             failed += usize_as_u64(
                 range
-                    .filter(|&entry| map_entry(self, w, entry, 0).is_err())
+                    .filter(|&entry| map_entry(self, w, entry, 0, &mut budget).is_err())
                     .count(),
             );
-            shim::cond_resched();
         }
         if failed != 0 {
             shim::pr_warn_ratelimited!(
