@@ -344,7 +344,9 @@ impl Table {
     /// hardware table cannot allocate, the real backend cannot map), every group written so
     /// far, the failing one included, is given back what the table holds (KVM clears the
     /// failing one, `kvmppc_clear_tce`, and leaves the others updated). Either way the error is
-    /// returned and nothing changed. Clearing never allocates.
+    /// returned and nothing changed. Clearing never allocates, and reaches every group in a page
+    /// never allocated too (KVM unmaps every entry it is asked to): a group may hold entries
+    /// written before it was attached (VFIO's `VFIO_IOMMU_MAP_DMA`).
     ///
     /// The work counts against `budget`: one unit for the entry, one for each hardware entry
     /// written. A fatal signal that stops it inside the entry (EINTR) leaves nothing changed
@@ -354,18 +356,18 @@ impl Table {
         budget.spend(1)?;
         let index = GEO.page_of(entry);
         let page = self.pages.get(index);
-        // Nothing was ever mapped in a page never allocated, so no group holds anything for it.
-        if page.is_none() && tce == 0 {
+        // Nothing to store and no group to clear.
+        if page.is_none() && tce == 0 && st.groups.is_empty() {
             return Ok(());
         }
         // A new page is allocated and its index reserved before any group is written, so that
-        // after the groups nothing can fail.
+        // after the groups nothing can fail. A clear stores nothing in a page never allocated.
         let new = match page {
-            Some(_) => None,
-            None => {
+            None if tce != 0 => {
                 let new = TcePage::new(self.guest())?;
                 Some((self.pages.reserve(index)?, new))
             }
+            _ => None,
         };
         let old = self.replayable(self.get(entry));
         // `tce` passed `validate` (the caller's): the groups get it if it is valid.
@@ -405,7 +407,8 @@ impl Table {
                 self.mappings.unmap_page(index);
                 page
             }
-            (None, None) => return Err(EINVAL),
+            // A clear of a page never allocated: the groups are cleared, the table holds 0.
+            (None, None) => return Ok(()),
         };
         page.store(st, GEO.slot_of(entry), tce);
         Ok(())
@@ -476,8 +479,8 @@ impl Table {
         Window::check_stuff(req.tce_value)?;
         let end = first + req.npages;
         self.update_each(first, end, |st, mut entry, budget| {
-            if req.tce_value == 0 {
-                // Clearing: go straight to the next allocated page.
+            if req.tce_value == 0 && st.groups.is_empty() {
+                // Clearing with no group attached: only the allocated pages hold anything.
                 match self.pages.find(GEO.page_of(entry), GEO.page_of(end - 1)) {
                     None => return Ok(end),
                     Some((index, _)) => entry = entry.max(GEO.first_entry(index)),
