@@ -540,13 +540,17 @@ impl Table {
         self.lock().groups.iter().find(|g| g.id() == id).cloned()
     }
 
-    /// Adds `group` to the attached groups: from now on every update reaches it. EBUSY if a
-    /// group of the same identity is attached already (a racing attach of the same group).
+    /// Adds `group` to the attached groups: from now on every update reaches it.
+    ///
+    /// No group of the same identity is in the list already, so nothing is checked: attach (the
+    /// only caller besides KUnit, which publishes a group once) publishes a backend under its
+    /// binding lock, having found it unbound there and registered it (`iommu::register`), and
+    /// the registry holds at most one backend per identity (EBUSY for another). A backend is in
+    /// a table's list only while registered: it leaves the list before it is unregistered
+    /// (detach and a failed replay under its binding lock, a table's release before it takes
+    /// that lock to unregister it).
     pub(crate) fn publish(&self, group: Arc<dyn IommuBackend>) -> Result {
         let mut st = self.lock();
-        if st.groups.iter().any(|g| g.id() == group.id()) {
-            return Err(EBUSY);
-        }
         st.groups.push(group, GFP_KERNEL_ACCOUNT)?;
         self.stats
             .groups_attached
