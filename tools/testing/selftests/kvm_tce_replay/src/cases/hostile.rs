@@ -209,12 +209,22 @@ pub fn child_attach(groupfd: i32) -> ! {
     std::process::exit(if run().is_ok() { 0 } else { 3 })
 }
 
-/// Defect 4: a replay checks for fatal signals between chunks (counted in hardware entries):
-/// SIGKILL during a replay of 2^24 hardware entries (sent as soon as the group's first writes
-/// show) ends it early and rolls the group back.
-pub fn kill_interrupts_replay() -> CaseResult {
+/// A mock group of `hw_entries` hardware entries of 4 KiB, and a child running `mode` on it
+/// (the group's fd inherited), once it has said `ready` on its stdout (the rest of which is
+/// the reader's).
+fn group_and_child(
+    hw_entries: u64,
+    mode: &str,
+    ready: &str,
+) -> Result<
+    (
+        MockGroup,
+        std::process::Child,
+        BufReader<std::process::ChildStdout>,
+    ),
+    Stop,
+> {
     let dev = fixture::open()?;
-    let hw_entries = 4u64 << 22;
     let g = dev.create_mock_group(&KtrMockGroup {
         it_page_shift: 12,
         levels: mock_levels(hw_entries),
@@ -224,7 +234,7 @@ pub fn kill_interrupts_replay() -> CaseResult {
     })?;
     rustix::io::fcntl_setfd(&g, rustix::io::FdFlags::empty())?;
     let mut child = Command::new("/proc/self/exe")
-        .args(["child-attach", &g.as_raw_fd().to_string()])
+        .args([mode, &g.as_raw_fd().to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| Stop::Fail(format!("spawning the child: {e}")))?;
@@ -232,10 +242,36 @@ pub fn kill_interrupts_replay() -> CaseResult {
     let stdout = child.stdout.take().ok_or(Stop::Fail("no stdout".into()))?;
     let mut reader = BufReader::new(stdout);
     let _ = reader.read_line(&mut line);
-    if line.trim() != "attaching" {
+    if line.trim() != ready {
         let _ = child.wait();
         return Err(Stop::Fail(format!("the child said {line:?}")));
     }
+    Ok((g, child, reader))
+}
+
+/// What the group `s` of a child killed in the middle of `call` must show: the call did not
+/// return (the child said nothing more, `rest`), it did part of the group's `hw_entries`
+/// exchanges, and the group ended detached and empty.
+fn killed_partway(s: &KtrMockStats, hw_entries: u64, rest: &str, call: &str) -> CaseResult {
+    ensure!(
+        rest.is_empty(),
+        "the {call} returned before the kill: {rest:?}"
+    );
+    ensure!(
+        s.exchanges > 0 && s.exchanges < hw_entries,
+        "the {call} ran {} exchanges (of {hw_entries}) despite SIGKILL",
+        s.exchanges
+    );
+    ensure_eq!((s.attached, s.entries_valid), (0, 0));
+    Ok(())
+}
+
+/// Defect 4: a replay checks for fatal signals between chunks (counted in hardware entries):
+/// SIGKILL during a replay of 2^24 hardware entries (sent as soon as the group's first writes
+/// show) ends it early and rolls the group back.
+pub fn kill_interrupts_replay() -> CaseResult {
+    let hw_entries = 4u64 << 22;
+    let (g, mut child, mut reader) = group_and_child(hw_entries, "child-attach", "attaching")?;
     // Kill as soon as the replay has started writing the group: however fast the platform,
     // most of its 1024 chunks are still to come.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -256,17 +292,7 @@ pub fn kill_interrupts_replay() -> CaseResult {
         "killed once the replay had started ({status}): {} of {hw_entries} hardware exchanges done",
         s.exchanges
     );
-    ensure!(
-        rest.is_empty(),
-        "the attach returned before the kill: {rest:?}"
-    );
-    ensure!(
-        s.exchanges > 0 && s.exchanges < hw_entries,
-        "the replay ran {} exchanges (of {hw_entries}) despite SIGKILL",
-        s.exchanges
-    );
-    ensure_eq!((s.attached, s.entries_valid), (0, 0));
-    Ok(())
+    killed_partway(&s, hw_entries, &rest, "attach")
 }
 
 /// Run in a child process: opens its own context with a window of 512 TCEs of 16 GiB, attaches
@@ -311,29 +337,8 @@ const DIE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// a fatal signal every 16384 hardware entries, inside a TCE too) after part of its exchanges,
 /// the group ends detached and empty, and (the log checker) no soft lockup.
 pub fn huge_indirect_is_killable() -> CaseResult {
-    let dev = fixture::open()?;
     let hw_entries = 512u64 << 22;
-    let g = dev.create_mock_group(&KtrMockGroup {
-        it_page_shift: 12,
-        levels: mock_levels(hw_entries),
-        it_offset: 0,
-        it_size: hw_entries,
-        flags: 0,
-    })?;
-    rustix::io::fcntl_setfd(&g, rustix::io::FdFlags::empty())?;
-    let mut child = Command::new("/proc/self/exe")
-        .args(["child-indirect", &g.as_raw_fd().to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| Stop::Fail(format!("spawning the child: {e}")))?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().ok_or(Stop::Fail("no stdout".into()))?;
-    let mut reader = BufReader::new(stdout);
-    let _ = reader.read_line(&mut line);
-    if line.trim() != "indirect" {
-        let _ = child.wait();
-        return Err(Stop::Fail(format!("the child said {line:?}")));
-    }
+    let (g, mut child, mut reader) = group_and_child(hw_entries, "child-indirect", "indirect")?;
     // Kill once the put has run for 20 clock ticks in the kernel. Not by watching the group's
     // counters: they are behind the hardware table's lock, which the put takes and drops for
     // every exchange, and a reader can wait for it for minutes.
@@ -373,17 +378,7 @@ pub fn huge_indirect_is_killable() -> CaseResult {
         took.as_millis(),
         s.exchanges
     );
-    ensure!(
-        rest.is_empty(),
-        "the put returned before the kill: {rest:?}"
-    );
-    ensure!(
-        s.exchanges > 0 && s.exchanges < hw_entries,
-        "the put ran {} exchanges (of {hw_entries}) despite SIGKILL",
-        s.exchanges
-    );
-    ensure_eq!((s.attached, s.entries_valid), (0, 0));
-    Ok(())
+    killed_partway(&s, hw_entries, &rest, "indirect put")
 }
 
 /// Run in a child process: uses the context fd `devfd` and the table fd `tablefd` inherited
