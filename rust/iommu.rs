@@ -181,21 +181,118 @@ pub(crate) fn end_attachment(
     unbind(group);
 }
 
+/// Work units (hardware entries written, window entries stored or looked at) between two
+/// reschedule points of an update or a clear, as many as a replay's chunk (`replay.rs`) spends.
+pub(crate) const BUDGET: u64 = 16384;
+
+/// The work an update or a clear does between two reschedule points: [`BUDGET`] units, then a
+/// reschedule point and, for an update, a fatal-signal check. Updates and clears run under
+/// mutexes only (the table lock, a binding; a backend holds no spinlock between two exchanges),
+/// where sleeping is allowed. A caller holding the table lock renews a spent budget at an entry
+/// boundary after dropping the lock ([`Budget::spent`], [`Budget::renew`]); inside an entry,
+/// whose subpages no other update may interleave with, [`map_entry`] renews it with the lock
+/// held.
+pub(crate) struct Budget {
+    left: u64,
+    killable: bool,
+}
+
+impl Budget {
+    /// An update's budget: a fatal signal stops it (EINTR) at its next renewal.
+    pub(crate) fn killable() -> Self {
+        Self {
+            left: BUDGET,
+            killable: true,
+        }
+    }
+
+    /// A clear's budget (detach, table release, the restore after a failed update): it
+    /// reschedules but never stops, since a group that leaves must not keep entries, and a
+    /// restore makes the groups equal to the table again.
+    pub(crate) fn unkillable() -> Self {
+        Self {
+            left: BUDGET,
+            killable: false,
+        }
+    }
+
+    /// Whether the budget is spent: a caller that holds the table lock drops it before
+    /// [`Budget::renew`].
+    pub(crate) fn spent(&self) -> bool {
+        self.left == 0
+    }
+
+    /// A reschedule point, a fatal-signal check for a killable budget (EINTR: the budget is
+    /// not renewed), and a new budget.
+    pub(crate) fn renew(&mut self) -> Result {
+        shim::cond_resched();
+        if self.killable && shim::fatal_signal_pending() {
+            return Err(EINTR);
+        }
+        self.left = BUDGET;
+        Ok(())
+    }
+
+    /// Counts `units` of work, renewing the budget first if it is spent.
+    pub(crate) fn spend(&mut self, units: u64) -> Result {
+        if self.spent() {
+            self.renew()?;
+        }
+        self.left = self.left.saturating_sub(units);
+        Ok(())
+    }
+}
+
+/// Why [`map_entry`] did not write a whole entry.
+pub(crate) enum Unfinished {
+    /// A fatal signal, between two exchanges: the entry's first `written` subpages hold the
+    /// new value, the others what they held.
+    Killed { written: u64 },
+    /// The backend failed an exchange.
+    Failed(Error),
+}
+
+impl From<Unfinished> for Error {
+    fn from(u: Unfinished) -> Self {
+        match u {
+            Unfinished::Killed { .. } => EINTR,
+            Unfinished::Failed(e) => e,
+        }
+    }
+}
+
 /// Writes window entry `entry` holding `tce` into `group`: a valid TCE is split into hardware
-/// subpages, an empty one clears them (`kvmppc_tce_iommu_map` / `_unmap`). Returns the number
-/// of hardware entries written.
-pub(crate) fn map_entry(group: &dyn IommuBackend, w: &Window, entry: u64, tce: u64) -> Result<u64> {
+/// subpages, an empty one clears them (`kvmppc_tce_iommu_map` / `_unmap`). Each subpage costs
+/// one unit of `budget`, which may reschedule inside the entry and, if killable, stop it there.
+/// Returns the number of hardware entries written.
+pub(crate) fn map_entry(
+    group: &dyn IommuBackend,
+    w: &Window,
+    entry: u64,
+    tce: u64,
+    budget: &mut Budget,
+) -> Result<u64, Unfinished> {
+    map_pairs(group, group.geometry().split(w, entry, tce), budget)
+}
+
+/// Writes the (hardware index, value) pairs `pairs` of one window entry into `group`, one unit
+/// of `budget` each, and invalidates what it wrote.
+fn map_pairs(
+    group: &dyn IommuBackend,
+    pairs: impl Iterator<Item = (u64, u64)>,
+    budget: &mut Budget,
+) -> Result<u64, Unfinished> {
     let mut written = 0;
     let mut first = None;
-    let result = group
-        .geometry()
-        .split(w, entry, tce)
-        .try_for_each(|(index, value)| {
-            first.get_or_insert(index);
-            group.xchg(index, value)?;
-            written += 1;
-            Ok(())
-        });
+    let result = pairs.into_iter().try_for_each(|(index, value)| {
+        budget
+            .spend(1)
+            .map_err(|_| Unfinished::Killed { written })?;
+        first.get_or_insert(index);
+        group.xchg(index, value).map_err(Unfinished::Failed)?;
+        written += 1;
+        Ok(())
+    });
     if let Some(first) = first {
         group.kill(first, written.max(1));
     }
@@ -208,10 +305,45 @@ pub(crate) fn map_entry(group: &dyn IommuBackend, w: &Window, entry: u64, tce: u
 /// allocates nothing in the mock backend; if the real one cannot, the entry stays clear, as in
 /// KVM, and a warning says so.
 pub(crate) fn restore_entry(group: &dyn IommuBackend, w: &Window, entry: u64, value: u64) {
-    let cleared = map_entry(group, w, entry, 0).is_ok();
-    if !cleared || (value != 0 && map_entry(group, w, entry, value).is_err()) {
-        let _ = map_entry(group, w, entry, 0);
-        pr_warn!("window entry {entry} left clear in a group after a failed update\n");
+    let subs = 0..group.geometry().subpages(w);
+    restore_subpages(group, w, entry, value, subs, false);
+}
+
+/// [`restore_entry`] after an update that stopped inside the entry (a fatal signal): only its
+/// first `written` subpages hold the update's value `new`, so only they are given back `value`
+/// (and not cleared first if `new` cleared them). Costs at most what the update had done.
+pub(crate) fn restore_killed(
+    group: &dyn IommuBackend,
+    w: &Window,
+    entry: u64,
+    new: u64,
+    value: u64,
+    written: u64,
+) {
+    restore_subpages(group, w, entry, value, 0..written, new == 0);
+}
+
+/// Clears the subpages `subs` of window entry `entry` in `group` (unless `cleared`: they are
+/// clear), then maps `value` into them; rescheduling, never stopping.
+fn restore_subpages(
+    group: &dyn IommuBackend,
+    w: &Window,
+    entry: u64,
+    value: u64,
+    subs: Range<u64>,
+    cleared: bool,
+) {
+    let geo = group.geometry();
+    let mut budget = Budget::unkillable();
+    let mut map = |tce| {
+        let pairs = geo.split_range(w, entry, tce, subs.clone());
+        map_pairs(group, pairs, &mut budget).is_ok()
+    };
+    if !(cleared || map(0)) || (value != 0 && !map(value)) {
+        let _ = map(0);
+        shim::pr_warn_ratelimited!(
+            "window entry {entry} left clear in a group after a failed update\n"
+        );
     }
 }
 

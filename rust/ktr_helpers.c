@@ -1,19 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Inline kernel functions the module needs and Rust's bindings lack: the fatal-signal test of
- * long loops, access_ok() of a memory slot's user range, the RLIMIT_MEMLOCK charge of TCE pages
- * the page lock a ->page_mkwrite() handler returns, and the reservations and the batched walk
- * of the XArray.
+ * Inline kernel functions the module needs and Rust's bindings lack: the reschedule point and
+ * the fatal-signal test of long loops, access_ok() of a memory slot's user range, the
+ * RLIMIT_MEMLOCK charge of TCE pages, the page lock a ->page_mkwrite() handler returns, the
+ * reservations and the batched walk of the XArray, and the rate limit of warnings.
  */
 #include <linux/capability.h>
 #include <linux/mm.h>
 #include <linux/mm_types.h>
 #include <linux/pagemap.h>
 #include <linux/prefetch.h>
+#include <linux/ratelimit.h>
+#include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 #include "ktr_helpers.h"
+
+/*
+ * cond_resched() on behalf of the Rust caller at @file:@line: __might_resched() first, so that
+ * CONFIG_DEBUG_ATOMIC_SLEEP reports a caller in atomic context, then the reschedule point of the
+ * kernel's preemption model (a static call with dynamic preemption, nothing with full or lazy
+ * preemption).
+ */
+void ktr_cond_resched(const char *file, int line)
+{
+	__might_resched(file, line, 0);
+	_cond_resched();
+}
 
 bool ktr_fatal_signal_pending(void)
 {
@@ -53,6 +67,12 @@ unsigned int ktr_lock_fault_page(struct vm_fault *vmf)
 {
 	lock_page(vmf->page);
 	return VM_FAULT_LOCKED;
+}
+
+/* A rate limit of the kernel's defaults (DEFINE_RATELIMIT_STATE's), initialised on first use. */
+void ktr_ratelimit_init(struct ratelimit_state *rs)
+{
+	ratelimit_default_init(rs);
 }
 
 /* Reserves @index of @xa (its nodes allocated, charged to the memory cgroup); see xa_reserve(). */

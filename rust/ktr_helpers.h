@@ -6,14 +6,17 @@
 #include <linux/types.h>
 
 struct mm_struct;
+struct ratelimit_state;
 struct vm_fault;
 struct xarray;
 
+void ktr_cond_resched(const char *file, int line);
 bool ktr_fatal_signal_pending(void);
 bool ktr_access_ok(u64 ua, u64 size);
 int ktr_charge_memlock(struct mm_struct *mm, unsigned long pages);
 void ktr_uncharge_memlock(struct mm_struct *mm, unsigned long pages);
 unsigned int ktr_lock_fault_page(struct vm_fault *vmf);
+void ktr_ratelimit_init(struct ratelimit_state *rs);
 int ktr_xa_reserve(struct xarray *xa, unsigned long index);
 void ktr_xa_release(struct xarray *xa, unsigned long index);
 void ktr_xa_mark_locked(struct xarray *xa, unsigned long index);

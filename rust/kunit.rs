@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The KUnit suite (UML, the module built in): the XArray page walk, every replay strategy
-//! against a mock hardware table, and updates reaching a published group. It sits at the top of
-//! the layers, as it puts a table, its walk and a backend together.
+//! The KUnit suite (UML, the module built in): the XArray page walk and reservations, every
+//! replay strategy against a mock hardware table, updates reaching a published group, and the
+//! rate limit of warnings. It sits at the top of the layers, as it puts a table, its walk and a
+//! backend together.
 
 #[kernel::macros::kunit_tests(kvm_tce_replay)]
 mod tests {
@@ -16,6 +17,7 @@ mod tests {
             window::{Window, TCE_PCI_READ, TCE_PCI_WRITE},
         },
         replay::{replay, Walk},
+        shim::{RateLimit, SparseMap},
         table::{
             liobn::{LiobnClaim, Liobns},
             Table, GEO,
@@ -137,6 +139,35 @@ mod tests {
                 }
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn get_or_insert_leaves_a_reserved_index_alone() -> Result {
+        let map = KBox::pin_init(SparseMap::<u64>::new(), GFP_KERNEL)?;
+        let reservation = map.reserve(5)?;
+        // A reserved index holds no value and is not free either: nothing goes in, and the
+        // caller is told so rather than handed a value the map does not hold.
+        let got = map.get_or_insert(5, || Ok(KBox::new(7, GFP_KERNEL)?));
+        assert_eq!(got.map(|(v, inserted)| (*v, inserted)), Err(EBUSY));
+        assert!(map.get(5).is_none());
+        drop(reservation);
+        // Given back, the index takes a value, once.
+        let (v, inserted) = map.get_or_insert(5, || Ok(KBox::new(7, GFP_KERNEL)?))?;
+        assert_eq!((*v, inserted), (7, true));
+        let (v, inserted) = map.get_or_insert(5, || Ok(KBox::new(8, GFP_KERNEL)?))?;
+        assert_eq!((*v, inserted), (7, false));
+        assert_eq!(map.get(5).copied(), Some(7));
+        Ok(())
+    }
+
+    #[test]
+    fn a_rate_limit_lets_the_default_burst_through() -> Result {
+        // DEFAULT_RATELIMIT_BURST (include/linux/ratelimit_types.h) in a row, then nothing
+        // until DEFAULT_RATELIMIT_INTERVAL (5 s) has passed.
+        static LIMIT: RateLimit = RateLimit::new(c"kunit");
+        let allowed = (0..25).filter(|_| LIMIT.allow()).count();
+        assert_eq!(allowed, 10);
         Ok(())
     }
 

@@ -11,6 +11,7 @@
 #include <linux/kvm_tce_replay.h>
 
 #define KTR_MOCK_READ_MAX (1 << 16)
+#define KTR_MOCK_WRITE_MAX 4096
 
 /*
  * struct ktr_mock_group's flags: a detach clears the entries but keeps the levels of the
@@ -39,6 +40,14 @@ struct ktr_mock_read {
 	__u64 table;		/* hardware table of the group: 0, or 1 once added */
 };
 
+/* Hardware entries written outside any TCE table, as VFIO_IOMMU_MAP_DMA writes them. */
+struct ktr_mock_write {
+	__u64 first;
+	__u64 count;		/* <= KTR_MOCK_WRITE_MAX */
+	__u64 entries;		/* user pointer to count __u64s, the new values */
+	__u64 table;		/* hardware table of the group: 0, or 1 once added */
+};
+
 struct ktr_mock_stats {
 	__u64 entries_written;
 	__u64 exchanges;
@@ -56,5 +65,6 @@ struct ktr_mock_stats {
 #define KTR_MOCK_STATS		_IOWR(KTR_IO, 0x21, struct ktr_mock_stats)
 #define KTR_MOCK_FAIL_ALLOC	_IOW(KTR_IO, 0x22, __u64)
 #define KTR_MOCK_ADD_TABLE	_IOW(KTR_IO, 0x23, struct ktr_mock_group)
+#define KTR_MOCK_WRITE		_IOW(KTR_IO, 0x24, struct ktr_mock_write)
 
 #endif /* _KVM_TCE_REPLAY_TEST_H */

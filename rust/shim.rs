@@ -4,14 +4,15 @@
 //! anonymous-inode files and their mmap ([`file`]), an insert-only sparse map over the XArray
 //! ([`xarray`]), TCE pages through the direct map ([`page`]), the calling task ([`task`]),
 //! module-wide mutexes ([`global`]), the RLIMIT_MEMLOCK charge ([`memlock`]), plain-data markers
-//! ([`plain`]) and the real backend's `iommu_table` ([`spapr`]). Everything outside this folder
-//! is safe Rust.
+//! ([`plain`]), rate-limited warnings ([`ratelimit`]) and the real backend's `iommu_table`
+//! ([`spapr`]). Everything outside this folder is safe Rust.
 
 mod file;
 mod global;
 mod memlock;
 mod page;
 mod plain;
+mod ratelimit;
 #[cfg(CONFIG_KVM_TCE_REPLAY_SPAPR)]
 pub(crate) mod spapr;
 mod task;
@@ -21,6 +22,7 @@ pub(crate) use file::{from_fd, install_fd, AnonFile, FileOps, UserMappings};
 pub(crate) use global::{global_mutex, Global};
 pub(crate) use memlock::MemlockCharge;
 pub(crate) use page::WordPage;
+pub(crate) use ratelimit::{pr_warn_ratelimited, RateLimit};
 #[cfg(CONFIG_KVM_TCE_REPLAY_KUNIT_TEST)]
 pub(crate) use task::init_mm;
 pub(crate) use task::{cond_resched, fatal_signal_pending, user_range_ok};

@@ -24,13 +24,17 @@
 //!
 //! Nothing takes `mmap_lock` under the table lock: TCE pages are charged to RLIMIT_MEMLOCK
 //! atomically (`shim::MemlockCharge`), and user memory is copied outside it.
+//!
+//! Levels 2 and 3 (and the mock's level 4) are mutexes: an update reschedules holding the table
+//! lock inside an entry's subpages (`iommu::Budget`), which is legal because no spinlock of level
+//! 4 (`xa_lock`, the real backend's) is held between two exchanges.
 
 pub(crate) mod liobn;
 
 use crate::{
     accounting::{self, Accounted},
     guest::GuestMemory,
-    iommu::{self, IommuBackend},
+    iommu::{self, Budget, IommuBackend, Unfinished},
     pure::bitwalk::{self, word_and_mask, words_for},
     pure::num::{u64_as_usize, usize_as_u64},
     pure::uapi::*,
@@ -57,10 +61,6 @@ pub(crate) const GEO: PageGeometry = PageGeometry::new(PAGE_SIZE);
 
 /// Words of a TCE page's population map: one bit per TCE.
 const POP_WORDS: usize = PAGE_SIZE / 8 / 64;
-
-/// Work a bulk update (`H_STUFF_TCE`) does under one hold of the table lock, in hardware entries
-/// written (every attached group's subpages of an entry) plus entries stored.
-const STUFF_BUDGET: u64 = 16384;
 
 /// Words of `KTR_GET_POPULATED`'s bitmap between two reschedule points.
 const POPULATED_CHUNK: u64 = 1024;
@@ -345,32 +345,49 @@ impl Table {
     /// hardware table cannot allocate, the real backend cannot map), every group written so
     /// far, the failing one included, is given back what the table holds (KVM clears the
     /// failing one, `kvmppc_clear_tce`, and leaves the others updated). Either way the error is
-    /// returned and nothing changed. Clearing never allocates.
-    fn set(&self, st: &mut TableState, entry: u64, tce: u64) -> Result {
+    /// returned and nothing changed. Clearing never allocates, and reaches every group in a page
+    /// never allocated too (KVM unmaps every entry it is asked to): a group may hold entries
+    /// written before it was attached (VFIO's `VFIO_IOMMU_MAP_DMA`).
+    ///
+    /// The work counts against `budget`: one unit for the entry, one for each hardware entry
+    /// written. A fatal signal that stops it inside the entry (EINTR) leaves nothing changed
+    /// either: the subpages already written are given back what the table holds, which costs at
+    /// most what was done.
+    fn set(&self, st: &mut TableState, entry: u64, tce: u64, budget: &mut Budget) -> Result {
+        budget.spend(1)?;
         let index = GEO.page_of(entry);
         let page = self.pages.get(index);
-        // Nothing was ever mapped in a page never allocated, so no group holds anything for it.
-        if page.is_none() && tce == 0 {
+        // Nothing to store and no group to clear.
+        if page.is_none() && tce == 0 && st.groups.is_empty() {
             return Ok(());
         }
         // A new page is allocated and its index reserved before any group is written, so that
-        // after the groups nothing can fail.
+        // after the groups nothing can fail. A clear stores nothing in a page never allocated.
         let new = match page {
-            Some(_) => None,
-            None => {
+            None if tce != 0 => {
                 let new = TcePage::new(self.guest())?;
                 Some((self.pages.reserve(index)?, new))
             }
+            _ => None,
         };
         let old = self.replayable(self.get(entry));
         // `tce` passed `validate` (the caller's): the groups get it if it is valid.
         let value = if tce_is_valid(tce) { tce } else { 0 };
         for (i, group) in st.groups.iter().enumerate() {
-            if let Err(e) = iommu::map_entry(&**group, &self.window, entry, value) {
-                for done in st.groups.iter().take(i + 1) {
+            if let Err(unfinished) = iommu::map_entry(&**group, &self.window, entry, value, budget)
+            {
+                for done in st.groups.iter().take(i) {
                     iommu::restore_entry(&**done, &self.window, entry, old);
                 }
-                return Err(e);
+                match unfinished {
+                    Unfinished::Killed { written } => {
+                        iommu::restore_killed(&**group, &self.window, entry, value, old, written)
+                    }
+                    Unfinished::Failed(_) => {
+                        iommu::restore_entry(&**group, &self.window, entry, old)
+                    }
+                }
+                return Err(unfinished.into());
             }
         }
         let page = match (page, new) {
@@ -391,16 +408,41 @@ impl Table {
                 self.mappings.unmap_page(index);
                 page
             }
-            (None, None) => return Err(EINVAL),
+            // A clear of a page never allocated: the groups are cleared, the table holds 0.
+            (None, None) => return Ok(()),
         };
         page.store(st, GEO.slot_of(entry), tce);
+        Ok(())
+    }
+
+    /// Runs `step` on the table lock's state for entry after entry, from `entry` while
+    /// `entry < end`, under one [`Budget`]: `step` updates one entry (through [`Table::set`])
+    /// and returns the next one. When the budget is spent, between two entries, the lock is
+    /// dropped for a reschedule point and a fatal-signal check (EINTR: the entries done so far
+    /// stay done, as KVM leaves them).
+    fn update_each(
+        &self,
+        mut entry: u64,
+        end: u64,
+        mut step: impl FnMut(&mut TableState, u64, &mut Budget) -> Result<u64>,
+    ) -> Result {
+        let mut budget = Budget::killable();
+        let mut st = self.lock();
+        while entry < end {
+            if budget.spent() {
+                drop(st);
+                budget.renew()?;
+                st = self.lock();
+            }
+            entry = step(&mut st, entry, &mut budget)?;
+        }
         Ok(())
     }
 
     /// `H_PUT_TCE` of window entry `entry` (inside the window): checks `tce` and stores it.
     pub(crate) fn put(&self, entry: u64, tce: u64) -> Result {
         self.validate(tce)?;
-        self.set(&mut self.lock(), entry, tce)
+        self.set(&mut self.lock(), entry, tce, &mut Budget::killable())
     }
 
     fn put_tce(&self, arg: usize) -> Result<isize> {
@@ -424,50 +466,30 @@ impl Table {
             self.validate(tce)?;
         }
         // As KVM: the TCEs before a failing one stay stored.
-        let mut st = self.lock();
-        for (entry, &tce) in (first..).zip(tces.iter()) {
-            self.set(&mut st, entry, tce)?;
-        }
+        self.update_each(first, first + req.npages, |st, entry, budget| {
+            let tce = *tces.get(u64_as_usize(entry - first)).ok_or(EINVAL)?;
+            self.set(st, entry, tce, budget)?;
+            Ok(entry + 1)
+        })?;
         Ok(0)
     }
 
     fn stuff_tce(&self, arg: usize) -> Result<isize> {
         let req: KtrStuffTce = user::read(arg)?;
-        let mut entry = self.window.entry(req.ioba, req.npages)?;
+        let first = self.window.entry(req.ioba, req.npages)?;
         Window::check_stuff(req.tce_value)?;
-        let end = entry + req.npages;
-        while entry < end {
-            if shim::fatal_signal_pending() {
-                // The process is dying: nobody sees the entries not stuffed yet.
-                return Err(EINTR);
-            }
-            let mut st = self.lock();
-            // Each entry costs its stores and every group's subpages.
-            let per_entry = 1 + st
-                .groups
-                .iter()
-                .map(|g| g.geometry().subpages(&self.window))
-                .sum::<u64>();
-            let mut budget = STUFF_BUDGET;
-            while entry < end && budget > 0 {
-                if req.tce_value == 0 {
-                    // Clearing: go straight to the next allocated page.
-                    let last = GEO.page_of(end - 1);
-                    match self.pages.find(GEO.page_of(entry), last) {
-                        None => {
-                            entry = end;
-                            continue;
-                        }
-                        Some((index, _)) => entry = entry.max(GEO.first_entry(index)),
-                    }
+        let end = first + req.npages;
+        self.update_each(first, end, |st, mut entry, budget| {
+            if req.tce_value == 0 && st.groups.is_empty() {
+                // Clearing with no group attached: only the allocated pages hold anything.
+                match self.pages.find(GEO.page_of(entry), GEO.page_of(end - 1)) {
+                    None => return Ok(end),
+                    Some((index, _)) => entry = entry.max(GEO.first_entry(index)),
                 }
-                self.set(&mut st, entry, req.tce_value)?;
-                entry += 1;
-                budget = budget.saturating_sub(per_entry);
             }
-            drop(st);
-            shim::cond_resched();
-        }
+            self.set(st, entry, req.tce_value, budget)?;
+            Ok(entry + 1)
+        })?;
         Ok(0)
     }
 
@@ -519,13 +541,16 @@ impl Table {
         self.lock().groups.iter().find(|g| g.id() == id).cloned()
     }
 
-    /// Adds `group` to the attached groups: from now on every update reaches it. EBUSY if a
-    /// group of the same identity is attached already (a racing attach of the same group).
+    /// Adds `group` to the attached groups: from now on every update reaches it.
+    ///
+    /// No group of the same identity is in the list already, so nothing is checked: attach (the
+    /// only caller besides KUnit, which publishes a group once) publishes a backend under its
+    /// binding lock, having found it bound (`iommu::bind`, `iommu::is_bound`) and detached
+    /// there, and the registry binds at most one backend per identity. A backend is in a table's
+    /// list only while bound: it leaves the list before it is unbound (detach and a failed replay
+    /// under its binding lock, a table's release before it takes that lock to unbind it).
     pub(crate) fn publish(&self, group: Arc<dyn IommuBackend>) -> Result {
         let mut st = self.lock();
-        if st.groups.iter().any(|g| g.id() == group.id()) {
-            return Err(EBUSY);
-        }
         st.groups.push(group, GFP_KERNEL_ACCOUNT)?;
         self.stats
             .groups_attached

@@ -11,7 +11,7 @@ use crate::{
     accounting::{self, Accounted},
     iommu::{self, Binding, IommuBackend},
     pure::hwmap::{HwGeometry, Levels, LEVELS_MAX},
-    pure::num::usize_as_u64,
+    pure::num::{u64_as_usize, usize_as_u64},
     pure::uapi_test::*,
     pure::window::Window,
     shim::{AnonFile, FileOps},
@@ -312,6 +312,24 @@ impl MockTable {
         Ok(0)
     }
 
+    /// `KTR_MOCK_WRITE`: writes hardware entries from userspace, outside any TCE table, as
+    /// VFIO's `VFIO_IOMMU_MAP_DMA` writes a container's table (levels allocated as needed). The
+    /// values are copied in before the hardware table's lock is taken.
+    fn write_user(&self, req: &KtrMockWrite) -> Result<isize> {
+        if req.count > KTR_MOCK_WRITE_MAX {
+            return Err(EINVAL);
+        }
+        // At most KTR_MOCK_WRITE_MAX (4096), checked above.
+        let n = u64_as_usize(req.count);
+        self.check_run(req.first, n)?;
+        let mut values = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        user::read_u64s(req.entries, n, &mut values)?;
+        self.hw
+            .lock()
+            .write(&self.levels, req.first, &values, |_| {})?;
+        Ok(0)
+    }
+
     /// The counters, as `KTR_MOCK_STATS` reports them.
     pub(crate) fn stats(&self) -> KtrMockStats {
         // From the registry of bound hardware tables, not the binding, which an attach holds
@@ -437,7 +455,7 @@ impl IommuBackend for MockTable {
         core::ptr::from_ref(self).addr()
     }
 
-    /// Clears the whole hardware table (the mock has no entries but the table's): frees its
+    /// Clears the whole hardware table, entries written by `KTR_MOCK_WRITE` included: frees its
     /// levels, or with `KTR_MOCK_KEEP_LEVELS` zeroes its entries and keeps them, as powernv
     /// keeps a table's levels until the table is freed.
     fn clear(&self, _w: &Window, _written: &mut dyn Iterator<Item = Range<u64>>) {
@@ -491,6 +509,10 @@ impl AnonFile for MockGroup {
                 Ok(0)
             }
             KTR_MOCK_ADD_TABLE => this.add_table(&user::read(arg)?),
+            KTR_MOCK_WRITE => {
+                let req: KtrMockWrite = user::read(arg)?;
+                this.table(req.table)?.write_user(&req)
+            }
             _ => Err(ENOTTY),
         }
     }

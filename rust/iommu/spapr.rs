@@ -7,7 +7,7 @@
 
 use crate::{
     guest::GuestMemory,
-    iommu::{map_entry, Binding, Holder, IommuBackend},
+    iommu::{map_entry, Binding, Budget, Holder, IommuBackend},
     pure::dma::{direction_perm, tce_direction, DMA_NONE},
     pure::hwmap::HwGeometry,
     pure::num::usize_as_u64,
@@ -112,7 +112,9 @@ impl SpaprGroup {
         if old.1 != DMA_NONE && self.release_ua(old_ua).is_err() {
             // As KVM's kvmppc_tce_iommu_do_map, which ignores it: the old memory was
             // unregistered under us, there is no reference left to give back.
-            pr_warn!("map: no preregistered memory for the old mapping of entry {entry}\n");
+            shim::pr_warn_ratelimited!(
+                "map: no preregistered memory for the old mapping of entry {entry}\n"
+            );
         }
         Ok(old)
     }
@@ -166,19 +168,20 @@ impl IommuBackend for SpaprGroup {
     }
 
     /// Clears every hardware entry of the window entries `written` (those under the table's
-    /// allocated pages, which cover whatever it wrote into the group while attached).
+    /// allocated pages, which cover whatever it wrote into the group while attached),
+    /// rescheduling every [`crate::iommu::BUDGET`] hardware entries.
     fn clear(&self, w: &Window, written: &mut dyn Iterator<Item = Range<u64>>) {
         let mut failed = 0u64;
+        let mut budget = Budget::unkillable();
         for range in written {
             failed += usize_as_u64(
                 range
-                    .filter(|&entry| map_entry(self, w, entry, 0).is_err())
+                    .filter(|&entry| map_entry(self, w, entry, 0, &mut budget).is_err())
                     .count(),
             );
-            shim::cond_resched();
         }
         if failed != 0 {
-            pr_warn!(
+            shim::pr_warn_ratelimited!(
                 "detach: {failed} window entries could not be cleared in the hardware table\n"
             );
         }

@@ -42,6 +42,21 @@ pub struct KtrMockRead {
     pub table: u64,
 }
 
+/// Writes hardware entries `first .. first + count` of a mock group from the user array
+/// `entries`, outside any TCE table, as VFIO's `VFIO_IOMMU_MAP_DMA` writes a container's table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KtrMockWrite {
+    /// First hardware entry (0 is the entry at the table's bus offset).
+    pub first: u64,
+    /// Number of entries, at most [`KTR_MOCK_WRITE_MAX`].
+    pub count: u64,
+    /// User pointer to `count` u64s, the entries' new values.
+    pub entries: u64,
+    /// Which hardware table of the group: 0, or 1 once added (`KTR_MOCK_ADD_TABLE`).
+    pub table: u64,
+}
+
 /// Counters of a mock IOMMU group.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +77,9 @@ pub struct KtrMockStats {
 
 /// Most entries one `KTR_MOCK_READ` returns.
 pub const KTR_MOCK_READ_MAX: u64 = 1 << 16;
+
+/// Most entries one `KTR_MOCK_WRITE` writes.
+pub const KTR_MOCK_WRITE_MAX: u64 = 4096;
 
 /// `KtrMockGroup::flags`: a detach clears the hardware table's entries but keeps its levels (as
 /// powernv keeps a table's levels); by default a detach frees them.
@@ -87,6 +105,9 @@ pub const KTR_MOCK_FAIL_ALLOC: u32 = iow::<u64>(KTR_IO, 0x22);
 /// Group fd: adds a second hardware table (window) of the given geometry, as a DDW is created
 /// beside the default 32-bit window; returns its index (1).
 pub const KTR_MOCK_ADD_TABLE: u32 = iow::<KtrMockGroup>(KTR_IO, 0x23);
+/// Group fd: writes hardware entries of one of its tables from userspace, outside any TCE
+/// table (as `VFIO_IOMMU_MAP_DMA` does).
+pub const KTR_MOCK_WRITE: u32 = iow::<KtrMockWrite>(KTR_IO, 0x24);
 
 /// The test-only structs, as `ktr_uapi_structs!` lists the ABI's.
 #[macro_export]
@@ -96,6 +117,7 @@ macro_rules! ktr_uapi_test_structs {
             $($p)::+::KtrMockGroup = "ktr_mock_group" (32),
             $($p)::+::KtrMockRead = "ktr_mock_read" (32),
             $($p)::+::KtrMockStats = "ktr_mock_stats" (48),
+            $($p)::+::KtrMockWrite = "ktr_mock_write" (32),
         }
     };
 }

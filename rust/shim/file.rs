@@ -89,38 +89,54 @@ pub(crate) trait AnonFile: Send + Sync + Sized + 'static {
     }
 }
 
-/// The user mappings of one mappable file: the `address_space` of the file's own inode.
+/// The user mappings of one mappable file: the `address_space` of the file's own inode, which
+/// this holds a reference to, so that it stays valid for as long as the object does, file or
+/// no file.
 ///
 /// # Invariants
 ///
-/// `mapping` is null or points to the `address_space` of the live file that owns the object
-/// holding this; it is set when the file is created and cleared when it is released.
+/// `inode` is null (no file yet, or never: a KUnit table) or an inode this holds a reference
+/// to (`ihold`), given back (`iput`) when this is dropped; it is set once, when the file is
+/// created, and then never changes.
 pub(crate) struct UserMappings {
-    mapping: AtomicPtr<bindings::address_space>,
+    inode: AtomicPtr<bindings::inode>,
 }
 
 impl UserMappings {
     /// Before the file exists.
     pub(crate) const fn new() -> Self {
         Self {
-            mapping: AtomicPtr::new(ptr::null_mut()),
+            inode: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
     /// Drops the PTEs of page `pgoff` from every user mapping of the file, so that the next
     /// access faults in the page as it is now (used when a page mapped as the zero page gets
-    /// allocated). The caller runs on behalf of the file: an ioctl on it or a fault on a
-    /// mapping of it, which keeps the file alive.
+    /// allocated). Nothing to do before the file exists; once the file is gone, it has no
+    /// mappings left (each holds the file).
     pub(crate) fn unmap_page(&self, pgoff: u64) {
-        let mapping = self.mapping.load(Ordering::Acquire);
+        let inode = self.inode.load(Ordering::Acquire);
         let Ok(pgoff) = c_ulong::try_from(pgoff) else {
             return;
         };
-        if mapping.is_null() {
+        if inode.is_null() {
             return;
         }
-        // SAFETY: by the type invariant and the caller's guarantee the mapping is alive.
-        unsafe { bindings::unmap_mapping_pages(mapping, pgoff, 1, false) };
+        // SAFETY: by the type invariant we hold a reference to the inode, so it and its
+        // `i_mapping` (the file's `f_mapping`, where its mappings are) are alive.
+        unsafe { bindings::unmap_mapping_pages((*inode).i_mapping, pgoff, 1, false) };
+    }
+}
+
+impl Drop for UserMappings {
+    fn drop(&mut self) {
+        let inode = *self.inode.get_mut();
+        if !inode.is_null() {
+            // SAFETY: by the type invariant, the reference taken when the file was created,
+            // given back once; the object is being dropped in process context (a file's
+            // release, an ioctl's reference), where `iput` may sleep.
+            unsafe { bindings::iput(inode) };
+        }
     }
 }
 
@@ -139,15 +155,9 @@ impl<T: AnonFile> Ops<T> {
     /// `file` is a file created by [`install_fd`] for `T`, so its private data is an `Arc<T>`.
     unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
         // SAFETY: by the function's safety requirement; the last reference to the file is going
-        // away, so the `Arc<T>` it owns is given back exactly once.
-        let this = unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) };
-        if T::HAS_USER_MAPPINGS {
-            // INVARIANT: the file and its inode are going away.
-            this.user_mappings()
-                .mapping
-                .store(ptr::null_mut(), Ordering::Release);
-        }
-        drop(this);
+        // away, so the `Arc<T>` it owns is given back exactly once. The object's reference to
+        // the file's inode (`UserMappings`) goes with the object.
+        drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) });
         0
     }
 
@@ -186,8 +196,11 @@ impl<T: AnonFile> Ops<T> {
         if area.flags() & bindings::VM_SHARED == 0 {
             return EINVAL.to_errno();
         }
-        // A mixed map of normal pages and the zero page; VM_IO keeps GUP away, which is what
-        // allows the zero page in a writable shared mapping (vm_mixed_zeropage_allowed()).
+        // A mixed map of normal pages and the zero page. VM_IO makes the slow GUP path refuse
+        // the VMA (check_vma_flags()), which is what allows the zero page in a writable shared
+        // mapping (vm_mixed_zeropage_allowed()). GUP-fast does not look at the VMA: it takes
+        // references on our pages where they are mapped (vmsplice), and such a reference keeps
+        // a page alive after its table frees it (a page is freed with its last reference).
         area.set_io();
         area.set_dontexpand();
         area.set_dontdump();
@@ -340,11 +353,15 @@ pub(crate) fn install_fd<T: AnonFile>(this: Arc<T>) -> Result<isize> {
     // SAFETY: `private` is the `Arc<T>` the new file owns, alive as long as the file.
     let this = unsafe { <Arc<T> as ForeignOwnable>::borrow(private) };
     if T::HAS_USER_MAPPINGS {
-        // INVARIANT: the file is alive; its release clears the pointer.
-        // SAFETY: `file` is the new, valid file.
-        this.user_mappings()
-            .mapping
-            .store(unsafe { (*file).f_mapping }, Ordering::Release);
+        // SAFETY: `file` is the new, valid file, which holds a reference to its inode, so
+        // `ihold` may take another.
+        let inode = unsafe {
+            let inode = (*file).f_inode;
+            bindings::ihold(inode);
+            inode
+        };
+        // INVARIANT: the reference just taken, set once: the file is new.
+        this.user_mappings().inode.store(inode, Ordering::Release);
     }
     // SAFETY: the anon_inode function returned a new file whose one reference we own.
     let file: ARef<File> = unsafe { ARef::from_raw(NonNull::new_unchecked(file.cast())) };

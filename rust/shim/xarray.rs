@@ -76,7 +76,9 @@ impl<T> SparseMap<T> {
     }
 
     /// The value at `index`, made by `make` and inserted if there was none; the flag is true if
-    /// this call inserted it. Callers that may race must accept that another value won.
+    /// this call inserted it. Callers that may race must accept that another value won. EBUSY if
+    /// `index` is reserved ([`SparseMap::reserve`]): it holds no value, and its reservation's
+    /// owner fills it.
     pub(crate) fn get_or_insert(
         &self,
         index: u64,
@@ -87,35 +89,32 @@ impl<T> SparseMap<T> {
         }
         let idx = usize::try_from(index).map_err(|_| EINVAL)?;
         let new = KBox::into_raw(make()?);
-        // SAFETY: the XArray is initialised; `__xa_cmpxchg` and `__xa_set_mark` (in the helper)
-        // need its lock, taken around them (and dropped by `__xa_cmpxchg` while allocating its
-        // nodes, charged to the caller's memory cgroup). A null `old` means `new` went in.
-        let old = unsafe {
+        // SAFETY: the XArray is initialised; `__xa_insert` and `__xa_set_mark` (in the helper)
+        // need its lock, taken around them (and dropped by `__xa_insert` while allocating its
+        // nodes, charged to the caller's memory cgroup). `__xa_insert` stores `new` only if the
+        // index holds nothing, neither a value nor a reservation (a zero entry, which it
+        // reports as -EBUSY, where `__xa_cmpxchg` would report it as the NULL it compares
+        // with): 0 means `new` went in.
+        let err = unsafe {
             bindings::xa_lock(self.xa.get());
-            let old = bindings::__xa_cmpxchg(
-                self.xa.get(),
-                idx,
-                ptr::null_mut(),
-                new.cast(),
-                bindings::GFP_KERNEL_ACCOUNT,
-            );
-            if old.is_null() {
+            let err =
+                bindings::__xa_insert(self.xa.get(), idx, new.cast(), bindings::GFP_KERNEL_ACCOUNT);
+            if err == 0 {
                 // INVARIANT: the new entry is marked before the lock is dropped.
                 ktr_xa_mark_locked(self.xa.get(), idx);
             }
             bindings::xa_unlock(self.xa.get());
-            old
+            err
         };
-        // SAFETY: `xa_err` only inspects the value.
-        let err = unsafe { bindings::xa_err(old) };
-        if err != 0 || !old.is_null() {
+        if err != 0 {
             // SAFETY: `new` did not go into the map, so we still own it.
             drop(unsafe { KBox::from_raw(new) });
-            if err != 0 {
-                return Err(Error::from_errno(err));
-            }
-            // SAFETY: `old` is the entry that won, a live `T` by the type invariant.
-            return Ok((unsafe { &*old.cast::<T>() }, false));
+            let err = Error::from_errno(err);
+            // Occupied: by a value that won a race, or by a reservation (no value).
+            return match self.get(index) {
+                Some(v) if err == EBUSY => Ok((v, false)),
+                _ => Err(err),
+            };
         }
         // INVARIANT: the entry is a `KBox::into_raw` pointer.
         // SAFETY: `new` is now in the map and lives as long as `self`.

@@ -227,6 +227,29 @@ impl MockGroup {
         self.read_table(0, first, count)
     }
 
+    /// `KTR_MOCK_WRITE`: writes `values` into the entries from `first` on of hardware table
+    /// `table`, outside any TCE table, as VFIO's `VFIO_IOMMU_MAP_DMA` writes a container's table
+    /// (`EINVAL` for more than [`KTR_MOCK_WRITE_MAX`] or past the table).
+    ///
+    /// ```no_run
+    /// # use kvm_tce_replay::{TceReplay, TceTableArgs};
+    /// # let ktr = TceReplay::new()?;
+    /// # let table = ktr.create_tce_table(TceTableArgs::new(1, 16, 0, 16))?;
+    /// let group = ktr.create_mock_group_for(&table, 16, 0)?;
+    /// group.write_table(0, 3, &[0x3_0003])?;
+    /// assert_eq!(group.read(3, 1)?, [0x3_0003]);
+    /// # Ok::<(), kvm_tce_replay::Error>(())
+    /// ```
+    pub fn write_table(&self, table: u64, first: u64, values: &[u64]) -> Result<()> {
+        let req = KtrMockWrite {
+            first,
+            count: values.len() as u64,
+            entries: values.as_ptr() as u64,
+            table,
+        };
+        self.call(KTR_MOCK_WRITE, req).map(drop)
+    }
+
     /// `KTR_MOCK_STATS` of hardware table `table`.
     ///
     /// ```no_run

@@ -68,6 +68,7 @@ fn ioctls() -> Vec<Ioctl> {
         ("KTR_MOCK_STATS", KTR_MOCK_STATS),
         ("KTR_MOCK_FAIL_ALLOC", KTR_MOCK_FAIL_ALLOC),
         ("KTR_MOCK_ADD_TABLE", KTR_MOCK_ADD_TABLE),
+        ("KTR_MOCK_WRITE", KTR_MOCK_WRITE),
     ]
     .into_iter()
     .map(|(name, n)| Ioctl {

@@ -32,8 +32,10 @@ fn numbers() -> Vec<(&'static str, u64)> {
         ("KTR_MOCK_STATS", KTR_MOCK_STATS.into()),
         ("KTR_MOCK_FAIL_ALLOC", KTR_MOCK_FAIL_ALLOC.into()),
         ("KTR_MOCK_ADD_TABLE", KTR_MOCK_ADD_TABLE.into()),
+        ("KTR_MOCK_WRITE", KTR_MOCK_WRITE.into()),
         ("KTR_INDIRECT_MAX", KTR_INDIRECT_MAX),
         ("KTR_MOCK_READ_MAX", KTR_MOCK_READ_MAX),
+        ("KTR_MOCK_WRITE_MAX", KTR_MOCK_WRITE_MAX),
         ("KTR_MOCK_KEEP_LEVELS", KTR_MOCK_KEEP_LEVELS),
         (
             "KTR_ATTACH_WALK_POPULATED",

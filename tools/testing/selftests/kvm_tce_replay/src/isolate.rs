@@ -20,7 +20,9 @@ pub const LIMIT: Duration = Duration::from_secs(300);
 pub fn run(case: fn() -> CaseResult, limit: Duration) -> Outcome {
     // Nothing buffered twice: the child inherits the buffer.
     let _ = std::io::stdout().flush();
-    let (read_end, write_end) = match rustix::pipe::pipe() {
+    // Close-on-exec: a helper process a case spawns (and that may outlive it, unkillable in the
+    // kernel) does not hold the write end, whose EOF tells that the case is over.
+    let (read_end, write_end) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(ends) => ends,
         Err(e) => return Outcome::Fail(format!("pipe: {e:?}")),
     };

@@ -179,6 +179,7 @@ pub fn run_child(mode: &str, args: &[String]) {
         "child-touch" => cases::mmap::child_touch(num(0) as i32, num(1) as usize, num(2) as usize),
         "child-memlock" => cases::hostile::child_memlock(num(0)),
         "child-attach" => cases::hostile::child_attach(num(0) as i32),
+        "child-indirect" => cases::hostile::child_indirect(num(0) as i32),
         "child-foreign" => cases::hostile::child_foreign(num(0) as i32, num(1) as i32),
         _ => {}
     }

@@ -321,6 +321,12 @@ pub fn mock_group_checks() -> CaseResult {
         g.read_raw((1 << 18) - 1, 2).err(),
         Some(Errno::INVAL.into())
     );
+    // KTR_MOCK_WRITE: past the table, too many entries, no such table: EINVAL, nothing written.
+    ensure_err!(g.write_table(0, (1 << 18) - 1, &[1, 2]), INVAL);
+    let too_many = vec![1; KTR_MOCK_WRITE_MAX as usize + 1];
+    ensure_err!(g.write_table(0, 0, &too_many), INVAL);
+    ensure_err!(g.write_table(1, 0, &[1]), INVAL);
+    ensure_eq!(g.stats()?.entries_valid, 0);
     ensure_eq!(g.read(0, 4)?, vec![0; 4]);
     Ok(())
 }
@@ -489,6 +495,46 @@ pub fn replay_checks_each_entry_of_a_run() -> CaseResult {
     Ok(())
 }
 
+/// `H_PUT_TCE(0)` and `H_STUFF_TCE(0)` clear every entry of their range in every attached group,
+/// in TCE pages the table never allocated too, as KVM's `kvmppc_tce_iommu_unmap` does entry by
+/// entry: a hardware entry written before the attach, outside the table (as VFIO's
+/// `VFIO_IOMMU_MAP_DMA` writes one), does not survive the guest's clear. Clearing still
+/// allocates nothing, and an entry outside the ranges cleared keeps its value.
+pub fn clear_reaches_entries_written_outside() -> CaseResult {
+    let dev = fixture::open()?;
+    dev.enable_replay()?;
+    let t = dev.create_table(1, 16, 1 << 20)?;
+    let epp = t.stats()?.entries_per_page;
+    let g = dev.create_group_for(&t, 12)?;
+    // 64 KiB TCEs over 4 KiB hardware pages: window entry `e` is hardware entries 16e .. 16e + 16.
+    // Three entries in three TCE pages, none allocated: one stuffed, one put, one left alone.
+    let (stuffed, put, kept) = (2 * epp + 7, 5 * epp + 1, 9 * epp);
+    let mapped = |e: u64| -> Vec<u64> { (0..16).map(|i| ((e << 16) + (i << 12)) | RW).collect() };
+    for e in [stuffed, put, kept] {
+        g.write_table(0, e * 16, &mapped(e))?;
+    }
+    ensure_eq!(g.stats()?.entries_valid, 3 * 16);
+    // The attach of the empty table replays nothing and, as KVM's, clears nothing.
+    dev.attach(&t, &g)?;
+    for e in [stuffed, put, kept] {
+        ensure_eq!(g.read(e * 16, 16)?, mapped(e));
+    }
+    t.stuff(stuffed - 3, 0, 8)?;
+    t.put(put, 0)?;
+    for e in [stuffed, put] {
+        ensure_eq!((e, g.read(e * 16, 16)?), (e, vec![0; 16]));
+    }
+    ensure_eq!(g.read(kept * 16, 16)?, mapped(kept));
+    ensure_eq!(g.stats()?.entries_valid, 16);
+    ensure_eq!(t.stats()?.pages_allocated, 0);
+    // A poison TCE (no permission bit) clears its entry in the groups too, and is stored.
+    t.put(kept, 0x5_0000)?;
+    ensure_eq!(g.read(kept * 16, 16)?, vec![0; 16]);
+    ensure_eq!(t.get(kept)?, 0x5_0000);
+    ensure_eq!(g.stats()?.entries_valid, 0);
+    Ok(())
+}
+
 super::register! {
     mock attach_replays_exactly,
     mock replay_strategies_agree,
@@ -501,4 +547,5 @@ super::register! {
     mock replay_checks_each_entry_of_a_run,
     mock replay_failure_rolls_back,
     mock ddw_128tib_replay,
+    mock clear_reaches_entries_written_outside,
 }

@@ -209,12 +209,22 @@ pub fn child_attach(groupfd: i32) -> ! {
     std::process::exit(if run().is_ok() { 0 } else { 3 })
 }
 
-/// Defect 4: a replay checks for fatal signals between chunks (counted in hardware entries):
-/// SIGKILL during a replay of 2^24 hardware entries (sent as soon as the group's first writes
-/// show) ends it early and rolls the group back.
-pub fn kill_interrupts_replay() -> CaseResult {
+/// A mock group of `hw_entries` hardware entries of 4 KiB, and a child running `mode` on it
+/// (the group's fd inherited), once it has said `ready` on its stdout (the rest of which is
+/// the reader's).
+fn group_and_child(
+    hw_entries: u64,
+    mode: &str,
+    ready: &str,
+) -> Result<
+    (
+        MockGroup,
+        std::process::Child,
+        BufReader<std::process::ChildStdout>,
+    ),
+    Stop,
+> {
     let dev = fixture::open()?;
-    let hw_entries = 4u64 << 22;
     let g = dev.create_mock_group(&KtrMockGroup {
         it_page_shift: 12,
         levels: mock_levels(hw_entries),
@@ -224,7 +234,7 @@ pub fn kill_interrupts_replay() -> CaseResult {
     })?;
     rustix::io::fcntl_setfd(&g, rustix::io::FdFlags::empty())?;
     let mut child = Command::new("/proc/self/exe")
-        .args(["child-attach", &g.as_raw_fd().to_string()])
+        .args([mode, &g.as_raw_fd().to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| Stop::Fail(format!("spawning the child: {e}")))?;
@@ -232,10 +242,36 @@ pub fn kill_interrupts_replay() -> CaseResult {
     let stdout = child.stdout.take().ok_or(Stop::Fail("no stdout".into()))?;
     let mut reader = BufReader::new(stdout);
     let _ = reader.read_line(&mut line);
-    if line.trim() != "attaching" {
+    if line.trim() != ready {
         let _ = child.wait();
         return Err(Stop::Fail(format!("the child said {line:?}")));
     }
+    Ok((g, child, reader))
+}
+
+/// What the group `s` of a child killed in the middle of `call` must show: the call did not
+/// return (the child said nothing more, `rest`), it did part of the group's `hw_entries`
+/// exchanges, and the group ended detached and empty.
+fn killed_partway(s: &KtrMockStats, hw_entries: u64, rest: &str, call: &str) -> CaseResult {
+    ensure!(
+        rest.is_empty(),
+        "the {call} returned before the kill: {rest:?}"
+    );
+    ensure!(
+        s.exchanges > 0 && s.exchanges < hw_entries,
+        "the {call} ran {} exchanges (of {hw_entries}) despite SIGKILL",
+        s.exchanges
+    );
+    ensure_eq!((s.attached, s.entries_valid), (0, 0));
+    Ok(())
+}
+
+/// Defect 4: a replay checks for fatal signals between chunks (counted in hardware entries):
+/// SIGKILL during a replay of 2^24 hardware entries (sent as soon as the group's first writes
+/// show) ends it early and rolls the group back.
+pub fn kill_interrupts_replay() -> CaseResult {
+    let hw_entries = 4u64 << 22;
+    let (g, mut child, mut reader) = group_and_child(hw_entries, "child-attach", "attaching")?;
     // Kill as soon as the replay has started writing the group: however fast the platform,
     // most of its 1024 chunks are still to come.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -256,17 +292,93 @@ pub fn kill_interrupts_replay() -> CaseResult {
         "killed once the replay had started ({status}): {} of {hw_entries} hardware exchanges done",
         s.exchanges
     );
-    ensure!(
-        rest.is_empty(),
-        "the attach returned before the kill: {rest:?}"
-    );
-    ensure!(
-        s.exchanges > 0 && s.exchanges < hw_entries,
-        "the replay ran {} exchanges (of {hw_entries}) despite SIGKILL",
+    killed_partway(&s, hw_entries, &rest, "attach")
+}
+
+/// Run in a child process: opens its own context with a window of 512 TCEs of 16 GiB, attaches
+/// the inherited mock group `groupfd` (4 KiB pages: 2^22 hardware entries per TCE) and puts 512
+/// poison TCEs (no permission bit: valid input, each clearing its 2^22 hardware entries) with one
+/// `H_PUT_TCE_INDIRECT`.
+pub fn child_indirect(groupfd: i32) -> ! {
+    let run = || -> kvm_tce_replay::Result<()> {
+        let dev = fixture::open()?;
+        let t = dev.create_table(1, 34, 512)?;
+        // SAFETY: the parent passed this fd open, without O_CLOEXEC, for us to own.
+        let group = MockGroup::from(unsafe { OwnedFd::from_raw_fd(groupfd) });
+        dev.attach(&t, &group)?;
+        let poison: Vec<u64> = (1..=512).map(|i| i << 34).collect();
+        println!("indirect");
+        t.put_indirect(0, &poison)?;
+        println!("returned");
+        Ok(())
+    };
+    std::process::exit(if run().is_ok() { 0 } else { 3 })
+}
+
+/// The clock ticks process `pid` has spent in the kernel (`stime` of /proc/PID/stat), 0 if it
+/// is gone.
+fn system_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis, from the state (field 3) on.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0)
+}
+
+/// How long a child killed in the middle of an update may take to die.
+const DIE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Defect 4, for updates: the work of one entry is bounded too. An `H_PUT_TCE_INDIRECT` of 512
+/// TCEs of 16 GiB into a group of 4 KiB pages is 2^31 hardware exchanges under the table lock;
+/// SIGKILL once the put has run for a while ends it within [`DIE_WITHIN`] (the update checks for
+/// a fatal signal every 16384 hardware entries, inside a TCE too) after part of its exchanges,
+/// the group ends detached and empty, and (the log checker) no soft lockup.
+pub fn huge_indirect_is_killable() -> CaseResult {
+    let hw_entries = 512u64 << 22;
+    let (g, mut child, mut reader) = group_and_child(hw_entries, "child-indirect", "indirect")?;
+    // Kill once the put has run for 20 clock ticks in the kernel. Not by watching the group's
+    // counters: they are behind the hardware table's lock, which the put takes and drops for
+    // every exchange, and a reader can wait for it for minutes.
+    let pid = child.id();
+    let started = system_ticks(pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while system_ticks(pid) < started + 20 && std::time::Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let killed = std::time::Instant::now();
+    let _ = child.kill();
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Stop::Fail(format!("waiting for the child: {e}")))?
+        {
+            break status;
+        }
+        if killed.elapsed() > DIE_WITHIN {
+            return Err(Stop::Fail(format!(
+                "the child still runs {} s after SIGKILL ({} clock ticks in the kernel so far)",
+                DIE_WITHIN.as_secs(),
+                system_ticks(pid).saturating_sub(started)
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let took = killed.elapsed();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+    let s = g.stats()?;
+    diag!(
+        "killed in the indirect put ({status}), dead {} ms later: {} of {hw_entries} hardware exchanges done",
+        took.as_millis(),
         s.exchanges
     );
-    ensure_eq!((s.attached, s.entries_valid), (0, 0));
-    Ok(())
+    killed_partway(&s, hw_entries, &rest, "indirect put")
 }
 
 /// Run in a child process: uses the context fd `devfd` and the table fd `tablefd` inherited
@@ -529,6 +641,7 @@ super::register! {
     mock failed_update_changes_nothing,
     device memlock_bounds_tce_pages,
     mock kill_interrupts_replay,
+    mock huge_indirect_is_killable,
     device foreign_process_gets_eio,
     device memslots_and_poison_match_kvm,
     mock read_mapping_keeps_population,

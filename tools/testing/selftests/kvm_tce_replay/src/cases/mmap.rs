@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Cases of mmap of a table: reading an empty window maps the zero page and allocates nothing,
-//! writes through the mapping and through the hcalls see each other, past the table is SIGBUS.
+//! writes through the mapping and through the hcalls see each other, past the table is SIGBUS,
+//! MAP_PRIVATE is refused, and a page GUP-fast took from a mapping outlives its table.
 
 use crate::fixture::{self, DeviceExt};
 use crate::{diag, ensure, ensure_eq, CaseResult, Stop};
 use kvm_tce_replay::TceTable;
+use rustix::io::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -255,9 +257,76 @@ pub fn mmap_private_refused() -> CaseResult {
     Ok(())
 }
 
+/// What `VM_IO` does and does not do for a table's mapping. It keeps the slow GUP path away
+/// (`get_user_pages` refuses the VMA: EFAULT), but GUP-fast walks the page tables without
+/// looking at the VMA and takes a reference on a page mapped there: `vmsplice` of a mapped,
+/// allocated TCE page puts that page itself into a pipe. The reference keeps the page alive
+/// after the table is closed and freed (the module frees its pages by dropping its own
+/// reference), so reading the pipe afterwards gives back the TCEs and no freed memory (KASAN on
+/// the debug kernel). UML has no GUP-fast: there vmsplice takes the slow path and gets EFAULT.
+pub fn vmsplice_reference_outlives_table() -> CaseResult {
+    use rustix::pipe::{pipe, vmsplice, IoSliceRaw, SpliceFlags};
+    let dev = fixture::open()?;
+    let before = dev.mem_stats()?.table_bytes;
+    let t = dev.create_table(1, 16, 1 << 16)?;
+    let epp = t.stats()?.entries_per_page as usize;
+    let page = rustix::param::page_size();
+    let tces = [
+        (0usize, 0x11_0000 | RW),
+        (1, 0x12_0000 | 1),
+        (epp - 1, 0x13_0000 | 2),
+    ];
+    for (e, tce) in tces {
+        t.put(e as u64, tce)?;
+    }
+    let m = t.map(0, 1)?;
+    // A read maps the allocated page (read-only): the PTE GUP-fast finds.
+    ensure_eq!(m.read(0), tces[0].1);
+    let (r, w) = pipe()?;
+    // SAFETY: the first page of the live mapping `m`, which nothing writes while it is borrowed.
+    let mapped = unsafe { std::slice::from_raw_parts(m.as_ptr().cast::<u8>(), page) };
+    // SAFETY: the iovec is `mapped`, which vmsplice only reads.
+    let spliced = unsafe { vmsplice(&w, &[IoSliceRaw::from_slice(mapped)], SpliceFlags::empty()) };
+    if fixture::is_uml() {
+        ensure_eq!(spliced, Err(Errno::FAULT));
+        diag!("UML (no GUP-fast): vmsplice of the mapping took the slow GUP path: EFAULT");
+        return Ok(());
+    }
+    ensure_eq!(spliced, Ok(page));
+    drop(m);
+    drop(t);
+    // The table and its accounting are gone; its page is the pipe's now.
+    ensure_eq!(dev.mem_stats()?.table_bytes, before);
+    let mut bytes = vec![0u8; page];
+    let mut got = 0;
+    while got < page {
+        let n = rustix::io::read(&r, &mut bytes[got..])?;
+        ensure!(n > 0, "the pipe ended after {got} of {page} bytes");
+        got += n;
+    }
+    let words: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    let mut expected = vec![0u64; epp];
+    for (e, tce) in tces {
+        expected[e] = tce;
+    }
+    ensure!(
+        words == expected,
+        "the pipe gave back other words than the TCEs put"
+    );
+    diag!(
+        "vmsplice kept the TCE page alive past its table: {} TCEs read back",
+        tces.len()
+    );
+    Ok(())
+}
+
 super::register! {
     device mmap_read_empty_window,
     device mmap_write_through,
     device mmap_sigbus_past_the_end,
     device mmap_private_refused,
+    device vmsplice_reference_outlives_table,
 }
