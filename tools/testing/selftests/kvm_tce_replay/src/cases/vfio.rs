@@ -426,7 +426,9 @@ pub fn vfio_unaligned_user_address() -> CaseResult {
     if let Err(e) = std::fs::write("/proc/sys/vm/nr_hugepages", "2") {
         return Err(Stop::Skip(format!("no hugetlbfs pages: {e}")));
     }
-    let rig = Rig::new(1, huge as usize, true, Ddw(21, 1 << 30, 1))?;
+    // Two huge pages, preregistered; slot 1 is one IOMMU page of them 64 KiB in, all of it
+    // preregistered memory: only its alignment is wrong.
+    let rig = Rig::new(1, 2 * huge as usize, true, Ddw(21, 1 << 30, 1))?;
     if rig.container.info.ddw_pgsizes & huge == 0 {
         return Err(Stop::Skip(format!(
             "the PHB offers no 2 MiB IOMMU pages: {:#x}",
@@ -437,7 +439,7 @@ pub fn vfio_unaligned_user_address() -> CaseResult {
     let table = rig.table(0x8000_0001, 21, start, 1 << 30)?;
     let gpa = 0x2000_0000;
     rig.dev
-        .set_user_memory_region(1, gpa, huge / 2, rig.mem.addr() + KIB_64)?;
+        .set_user_memory_region(1, gpa, huge, rig.mem.addr() + KIB_64)?;
     step("attach", rig.attach(&table, 0))?;
     ensure_err!(table.put(1, gpa | TCE_READ), FAULT);
     ensure_eq!(table.get(1)?, 0);
