@@ -64,6 +64,27 @@ pub fn junk_through_mmap_is_skipped() -> CaseResult {
     Ok(())
 }
 
+/// A user pointer into kernel space (an `H_PUT_TCE_INDIRECT` list) is EFAULT on every platform
+/// and stores nothing. powerpc's copies mask such an address to 0x8000000000000000 and count on
+/// that faulting, which it did not on QEMU's powernv9 host (hypervisor mode, radix): the fuzzer
+/// found the module reading a list at 0xc000000000000000 there.
+pub fn kernel_addresses_are_efault() -> CaseResult {
+    let dev = fixture::open()?;
+    let t = dev.create_table(1, 16, 1 << 16)?;
+    for addr in [
+        0xc000_0000_0000_0000u64,
+        0x8000_0000_0000_0000,
+        0xffff_ffff_ffff_0000,
+    ] {
+        for npages in [1, 512] {
+            ensure_err!(t.put_indirect_raw(0, addr, npages), FAULT);
+        }
+    }
+    ensure_eq!(t.get(0)?, 0);
+    ensure_eq!(t.stats()?.pages_allocated, 0);
+    Ok(())
+}
+
 /// Defect 2: an update that one attached group cannot take (its hardware table cannot allocate)
 /// fails, leaves the guest-visible entry as it was, and leaves every group holding what the
 /// table holds: for `H_PUT_TCE`, and for the failing TCE of `H_PUT_TCE_INDIRECT` (the TCEs
@@ -637,6 +658,7 @@ pub fn two_windows_two_tables() -> CaseResult {
 }
 
 super::register! {
+    device kernel_addresses_are_efault,
     mock junk_through_mmap_is_skipped,
     mock failed_update_changes_nothing,
     device memlock_bounds_tce_pages,
