@@ -17,8 +17,12 @@ use kernel::{
     uaccess::{UserPtr, UserSlice, UserSliceWriter},
 };
 
-/// EFAULT unless `len` bytes at `addr` are a range of user addresses.
+/// EFAULT unless `len` bytes at `addr` are a range of user addresses (nothing is read or
+/// written for 0 bytes, wherever they are).
 fn check(addr: usize, len: usize) -> Result {
+    if len == 0 {
+        return Ok(());
+    }
     let (addr, len) = (
         u64::try_from(addr).map_err(|_| EFAULT)?,
         u64::try_from(len).map_err(|_| EFAULT)?,
