@@ -301,8 +301,10 @@ fn lookup(mm: &Mm, ua: u64, page_shift: u32, _rcu: &rcu::Guard) -> Result<*mut c
 }
 
 /// The host-physical address of the IOMMU page at user address `ua` of `mm`, pinned by its
-/// preregistration; takes one mapping reference of that memory (so it cannot be unregistered
-/// while mapped), given back by [`mapped_dec`]. EFAULT if the page is not preregistered.
+/// preregistration; takes one mapping reference of that memory, given back by [`mapped_dec`]:
+/// while mapped, `mm_iommu_put` does not release it (VFIO's unregistration then still succeeds,
+/// but the memory stays pinned until the last mapping goes). EFAULT if the page is not
+/// preregistered.
 pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
     // Neither call below sleeps: both may run in the read-side section.
     let rcu = rcu::read_lock();
