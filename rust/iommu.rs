@@ -87,6 +87,7 @@ pub(crate) struct Holder {
 
 impl Holder {
     /// The holder of an attach of a mock group (hardware table `id`): it holds nothing.
+    #[cfg(CONFIG_KVM_TCE_REPLAY_MOCK)]
     pub(crate) fn mock(id: usize) -> Self {
         Self {
             group: id,
