@@ -142,7 +142,6 @@ pub(crate) fn attach(caller: &Caller<'_>, req: &KtrAttach) -> Result {
     if !found.geometry().compatible(table.window()) {
         return Err(EINVAL);
     }
-    let mut holder = Some(holder);
     loop {
         // The hardware table's one backend: `found`, or the one already bound.
         let group = iommu::bind(&found)?;
@@ -151,7 +150,7 @@ pub(crate) fn attach(caller: &Caller<'_>, req: &KtrAttach) -> Result {
             // Detached and let go while we waited: bind anew.
             continue;
         }
-        let holder = holder.take().ok_or(EINVAL)?;
+        // Every path from here returns: `holder` is moved once.
         let binding = group.binding();
         match &*state {
             // Attaching again (the same group, or another sharing its hardware table) holds one

@@ -17,28 +17,17 @@ void ktr_iommu_table_geometry(struct iommu_table *tbl, u32 *page_shift, u64 *off
 	*size = tbl->it_size;
 }
 
-/* Table @i of the IOMMU table group of @grp, or NULL (no table group, no such table). */
+/*
+ * Table @i of the IOMMU table group of @grp, or NULL (no table group, no such table). VFIO sets
+ * and clears tables[] under its container lock, which callers cannot take: read it once.
+ */
 struct iommu_table *ktr_iommu_group_table(struct iommu_group *grp, unsigned int i)
 {
 	struct iommu_table_group *table_group = iommu_group_get_iommudata(grp);
 
 	if (!table_group || i >= IOMMU_TABLE_GROUP_MAX_TABLES)
 		return NULL;
-	return table_group->tables[i];
-}
-
-/* Whether @tbl is one of the tables of the IOMMU table group of @grp (compares pointers only). */
-bool ktr_iommu_group_has_table(struct iommu_group *grp, struct iommu_table *tbl)
-{
-	struct iommu_table_group *table_group = iommu_group_get_iommudata(grp);
-	unsigned int i;
-
-	if (!table_group)
-		return false;
-	for (i = 0; i < IOMMU_TABLE_GROUP_MAX_TABLES; i++)
-		if (READ_ONCE(table_group->tables[i]) == tbl)
-			return true;
-	return false;
+	return READ_ONCE(table_group->tables[i]);
 }
 
 /*

@@ -10,7 +10,6 @@ struct iommu_table;
 
 void ktr_iommu_table_geometry(struct iommu_table *tbl, u32 *page_shift, u64 *offset, u64 *size);
 struct iommu_table *ktr_iommu_group_table(struct iommu_group *grp, unsigned int i);
-bool ktr_iommu_group_has_table(struct iommu_group *grp, struct iommu_table *tbl);
 __be64 *ktr_iommu_table_useraddr(struct iommu_table *tbl, unsigned long entry, bool alloc);
 
 #endif

@@ -9,7 +9,7 @@
 //! list at 0xc000000000000000 was read without a fault. Refusing the range here gives EFAULT on
 //! every platform.
 
-use crate::shim;
+use crate::{pure::num::usize_as_u64, shim};
 use core::mem::size_of;
 use kernel::{
     prelude::*,
@@ -23,11 +23,7 @@ fn check(addr: usize, len: usize) -> Result {
     if len == 0 {
         return Ok(());
     }
-    let (addr, len) = (
-        u64::try_from(addr).map_err(|_| EFAULT)?,
-        u64::try_from(len).map_err(|_| EFAULT)?,
-    );
-    if shim::user_range_ok(addr, len) {
+    if shim::user_range_ok(usize_as_u64(addr), usize_as_u64(len)) {
         Ok(())
     } else {
         Err(EFAULT)

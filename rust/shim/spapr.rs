@@ -31,13 +31,16 @@ extern "C" {
         size: *mut u64,
     );
     fn ktr_iommu_group_table(grp: *mut c_void, i: c_uint) -> *mut bindings::iommu_table;
-    fn ktr_iommu_group_has_table(grp: *mut c_void, tbl: *mut bindings::iommu_table) -> bool;
     fn ktr_iommu_table_useraddr(
         tbl: *mut bindings::iommu_table,
         entry: c_ulong,
         alloc: bool,
     ) -> *mut u64;
 }
+
+/// IOMMU_TABLE_GROUP_MAX_TABLES: the tables of a table group (the accessor gives NULL past the
+/// last).
+const GROUP_TABLES: c_uint = 2;
 
 extern "C" {
     fn vfio_file_iommu_group(file: *mut c_void) -> *mut c_void;
@@ -104,10 +107,11 @@ impl VfioGroup {
     /// through and that nothing will clear again.
     pub(crate) fn has(&self, tbl: &IommuTable) -> bool {
         // SAFETY: the group is alive (our reference), and so is its table group (its iommudata,
-        // released with the group); the table is alive (its reference). The accessor only
-        // compares the pointers of `tables[]`, which VFIO changes under its container lock: a
-        // removal racing with this check is seen by the next one.
-        unsafe { ktr_iommu_group_has_table(self.group.0, tbl.tbl.as_ptr()) }
+        // released with the group). The accessor reads a pointer of `tables[]` (READ_ONCE),
+        // which VFIO changes under its container lock: a removal racing with this check is seen
+        // by the next one. Only the pointer is compared.
+        (0..GROUP_TABLES)
+            .any(|i| unsafe { ktr_iommu_group_table(self.group.0, i) } == tbl.tbl.as_ptr())
     }
 }
 
@@ -141,8 +145,7 @@ impl IommuTable {
             _file: file,
             group: group_ref,
         };
-        // IOMMU_TABLE_GROUP_MAX_TABLES; the accessor gives NULL past the last table.
-        for i in 0..2 {
+        for i in 0..GROUP_TABLES {
             // SAFETY: the group is alive (our reference) and so is its table group. Its
             // `tables[]` change under the container's lock, which we cannot take (VFIO's
             // `tce_iommu_create_window`/`_remove_window`): like KVM's
