@@ -32,6 +32,7 @@ pub mod bench;
 pub mod cases;
 mod fixture;
 mod isolate;
+mod kvm;
 pub mod tap;
 mod vfio;
 

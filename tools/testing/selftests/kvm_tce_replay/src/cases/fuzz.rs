@@ -8,7 +8,7 @@
 //! its seed: `make fuzz SEED=<seed>` runs it again.
 
 mod model;
-mod op;
+pub(crate) mod op;
 
 use crate::fixture::{self, pinned_pages, TableExt};
 use crate::uapi::*;
@@ -681,7 +681,7 @@ fn run(seed: u64, budget: Budget) -> Result<u64, String> {
 }
 
 /// `name=value` from the harness arguments.
-fn arg(name: &str) -> Option<u64> {
+pub(crate) fn arg(name: &str) -> Option<u64> {
     std::env::args().find_map(|a| {
         a.strip_prefix(name)
             .and_then(|v| v.strip_prefix('='))
@@ -691,7 +691,7 @@ fn arg(name: &str) -> Option<u64> {
 
 /// A seed from `seed=`, or from the clock (printed, so that the run can be repeated): getrandom()
 /// blocks in a fresh VM until the CRNG is ready.
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     arg("seed").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

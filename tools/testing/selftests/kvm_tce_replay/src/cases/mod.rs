@@ -8,6 +8,7 @@ mod device;
 mod fail_nth;
 pub mod fuzz;
 pub mod hostile;
+mod kvm_oracle;
 pub mod mmap;
 mod stress;
 mod table;
@@ -59,6 +60,7 @@ const FILES: &[&[Case]] = &[
     hostile::CASES,
     fail_nth::CASES,
     fuzz::CASES,
+    kvm_oracle::CASES,
     stress::CASES,
 ];
 
