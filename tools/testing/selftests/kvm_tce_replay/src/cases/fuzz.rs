@@ -584,22 +584,27 @@ impl Baseline {
     }
 }
 
+/// A proptest runner that draws one case from `seed` (the same on every run) and shrinks a
+/// failure at most `max_shrink_iters` times.
+pub(crate) fn seeded_runner(seed: u64, max_shrink_iters: u32) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases: 1,
+        failure_persistence: None,
+        max_shrink_iters,
+        ..Config::default()
+    };
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+}
+
 /// Runs the sequence of `seed`; on failure, shrinks it and returns the report.
 fn run_seed(
     seed: u64,
     baseline: &Baseline,
     sequence: impl Strategy<Value = Vec<Op>>,
 ) -> Result<(), String> {
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let config = Config {
-        cases: 1,
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let mut runner = seeded_runner(seed, 4096);
     match runner.run(&sequence, |ops| {
         run_ops(&ops, baseline).map_err(TestCaseError::fail)
     }) {
