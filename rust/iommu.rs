@@ -29,6 +29,13 @@ pub(crate) trait IommuBackend: Send + Sync {
     /// The hardware table's identity: groups of one identity are one group to a table.
     fn id(&self) -> usize;
 
+    /// Checks, before anything is stored, that valid TCE `tce` (in a memory slot) can be
+    /// mapped, as KVM's kvmppc_tce_validate() looks up the preregistered memory of every
+    /// attached table: EFAULT if not. The mock maps anything.
+    fn check_map(&self, _tce: u64) -> Result {
+        Ok(())
+    }
+
     /// Exchanges hardware entry `index` (0 is the entry at `it_offset`) for `value` and returns
     /// the old one, like `iommu_tce_xchg_no_kill`. Clearing an entry never allocates.
     fn xchg(&self, index: u64, value: u64) -> Result<u64>;

@@ -439,10 +439,23 @@ impl Table {
         Ok(())
     }
 
+    /// Checks valid TCE `tce` against every attached group (see [`IommuBackend::check_map`]),
+    /// as kvmppc_tce_validate() walks the table's `iommu_tables`: EFAULT if one cannot map it.
+    fn check_groups(&self, st: &TableState, tce: u64) -> Result {
+        if tce_is_valid(tce) {
+            for group in st.groups.iter() {
+                group.check_map(tce)?;
+            }
+        }
+        Ok(())
+    }
+
     /// `H_PUT_TCE` of window entry `entry` (inside the window): checks `tce` and stores it.
     pub(crate) fn put(&self, entry: u64, tce: u64) -> Result {
         self.validate(tce)?;
-        self.set(&mut self.lock(), entry, tce, &mut Budget::killable())
+        let mut st = self.lock();
+        self.check_groups(&st, tce)?;
+        self.set(&mut st, entry, tce, &mut Budget::killable())
     }
 
     fn put_tce(&self, arg: usize) -> Result<isize> {
@@ -461,9 +474,16 @@ impl Table {
         let n = u64_as_usize(req.npages);
         let mut tces = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         user::read_u64s(req.tces, n, &mut tces)?;
-        // Every TCE is checked before any is stored.
+        // Every TCE is checked before any is stored, against the attached groups too (a group
+        // attached after the check may still fail the update halfway, as in KVM).
         for &tce in tces.iter() {
             self.validate(tce)?;
+        }
+        {
+            let st = self.lock();
+            for &tce in tces.iter() {
+                self.check_groups(&st, tce)?;
+            }
         }
         // As KVM: the TCEs before a failing one stay stored.
         self.update_each(first, first + req.npages, |st, entry, budget| {

@@ -14,7 +14,7 @@ use crate::{
     pure::window::{tce_is_valid, Window, TCE_PERM_MASK},
     shim::{
         self,
-        spapr::{mapped_dec, mapped_inc, IommuTable},
+        spapr::{mapped_dec, mapped_inc, preregistered, IommuTable},
     },
 };
 use core::ops::Range;
@@ -83,18 +83,25 @@ impl SpaprGroup {
         mapped_dec(self.guest().mm(), ua, self.geo.it_page_shift)
     }
 
-    /// Maps hardware entry `entry` (absolute) to guest address `gpa` with the permissions of
-    /// `value` (`kvmppc_tce_iommu_do_map`); returns the old address and direction.
-    fn map(&self, entry: u64, value: u64) -> Result<(u64, u32)> {
-        let guest = self.guest();
+    /// The user address of the IOMMU page valid TCE or hardware value `value` points to.
+    fn ua_of(&self, value: u64) -> Result<u64> {
         let shift = self.geo.it_page_shift;
-        let ua = guest.to_ua(value & !TCE_PERM_MASK, 1 << shift)?;
+        let ua = self.guest().to_ua(value & !TCE_PERM_MASK, 1 << shift)?;
         // A slot is only host-page aligned: an IOMMU page of it must be aligned in user space
         // too, as VFIO's MAP_DMA requires of its vaddr, or the TCE would point into the middle
         // of a page (pnv_tce_xchg's BUG_ON).
         if ua & ((1 << shift) - 1) != 0 {
             return Err(EFAULT);
         }
+        Ok(ua)
+    }
+
+    /// Maps hardware entry `entry` (absolute) to guest address `gpa` with the permissions of
+    /// `value` (`kvmppc_tce_iommu_do_map`); returns the old address and direction.
+    fn map(&self, entry: u64, value: u64) -> Result<(u64, u32)> {
+        let guest = self.guest();
+        let shift = self.geo.it_page_shift;
+        let ua = self.ua_of(value)?;
         self.check_live()?;
         // The view may be allocated late, as KVM says (H_TOO_HARD there).
         let user = self.tbl.user_entry(entry, true).ok_or(EAGAIN)?;
@@ -142,6 +149,10 @@ impl SpaprGroup {
 }
 
 impl IommuBackend for SpaprGroup {
+    fn check_map(&self, tce: u64) -> Result {
+        preregistered(self.guest().mm(), self.ua_of(tce)?, self.geo.it_page_shift)
+    }
+
     fn geometry(&self) -> HwGeometry {
         self.geo
     }

@@ -303,20 +303,41 @@ fn lookup(mm: &Mm, ua: u64, page_shift: u32, _rcu: &rcu::Guard) -> Result<*mut c
     }
 }
 
+/// The preregistered memory holding the IOMMU page at user address `ua` of `mm` and the page's
+/// host-physical address (`mm_iommu_lookup` then `mm_iommu_ua_to_hpa`); EFAULT if the page is
+/// not preregistered. Both stay valid in the caller's RCU read-side section (see [`lookup`]).
+fn translate(
+    mm: &Mm,
+    ua: u64,
+    page_shift: u32,
+    rcu: &rcu::Guard,
+) -> Result<(*mut c_void, c_ulong)> {
+    let mem = lookup(mm, ua, page_shift, rcu)?;
+    let mut hpa: c_ulong = 0;
+    // SAFETY: `mem` is valid in the RCU read-side section (see `lookup`).
+    if unsafe { mm_iommu_ua_to_hpa(mem, u64_as_usize(ua), page_shift, &mut hpa) } != 0 {
+        return Err(EFAULT);
+    }
+    Ok((mem, hpa))
+}
+
+/// Whether the IOMMU page of `1 << page_shift` bytes at user address `ua` of `mm` is
+/// preregistered, as KVM's kvmppc_tce_validate() asks of every attached table before it stores
+/// anything; takes no reference. EFAULT if not.
+pub(crate) fn preregistered(mm: &Mm, ua: u64, page_shift: u32) -> Result {
+    let rcu = rcu::read_lock();
+    translate(mm, ua, page_shift, &rcu).map(drop)
+}
+
 /// The host-physical address of the IOMMU page at user address `ua` of `mm`, pinned by its
 /// preregistration; takes one mapping reference of that memory, given back by [`mapped_dec`]:
 /// while mapped, `mm_iommu_put` does not release it (VFIO's unregistration then still succeeds,
 /// but the memory stays pinned until the last mapping goes). EFAULT if the page is not
 /// preregistered.
 pub(crate) fn mapped_inc(mm: &Mm, ua: u64, page_shift: u32) -> Result<u64> {
-    // Neither call below sleeps: both may run in the read-side section.
+    // None of the calls below sleeps: all may run in the read-side section.
     let rcu = rcu::read_lock();
-    let mem = lookup(mm, ua, page_shift, &rcu)?;
-    let mut hpa: c_ulong = 0;
-    // SAFETY: `mem` is valid in the RCU read-side section (see `lookup`).
-    if unsafe { mm_iommu_ua_to_hpa(mem, u64_as_usize(ua), page_shift, &mut hpa) } != 0 {
-        return Err(EFAULT);
-    }
+    let (mem, hpa) = translate(mm, ua, page_shift, &rcu)?;
     // SAFETY: as above. Once this succeeds, the mapping reference keeps the registration (and
     // its pinned pages) alive after the section: `mm_iommu_put` refuses a mapped registration.
     if unsafe { mm_iommu_mapped_inc(mem) } != 0 {

@@ -52,8 +52,8 @@ struct ktr_put_tce {
  * @tces: user pointer to @npages __u64 TCEs, 4 KiB aligned like the hcall's list
  * @npages: number of TCEs, at most KTR_INDIRECT_MAX
  *
- * Every TCE is checked before any is stored; on a later failure the ones before it stay
- * stored, as in KVM.
+ * Every TCE is checked, against every attached group too, before any is stored; on a later
+ * failure the ones before it stay stored, as in KVM.
  */
 struct ktr_put_tce_indirect {
 	__u64 ioba;

@@ -39,6 +39,8 @@ const KVM_RUN: u32 = opcode::none(KVMIO, 0x80) as u32;
 const KVM_GET_REGS: u32 = opcode::read::<Regs>(KVMIO, 0x81) as u32;
 const KVM_SET_REGS: u32 = opcode::write::<Regs>(KVMIO, 0x82) as u32;
 const KVM_ENABLE_CAP: u32 = opcode::write::<KvmEnableCap>(KVMIO, 0xa3) as u32;
+const KVM_CREATE_DEVICE: u32 = opcode::read_write::<CreateDevice>(KVMIO, 0xe0) as u32;
+const KVM_SET_DEVICE_ATTR: u32 = opcode::write::<DeviceAttr>(KVMIO, 0xe1) as u32;
 const KVM_CREATE_SPAPR_TCE_64: u32 = opcode::write::<KvmCreateSpaprTce64>(KVMIO, 0xa8) as u32;
 
 /// PAPR hypercalls and return codes (arch/powerpc/include/asm/hvcall.h).
@@ -81,6 +83,36 @@ struct Regs {
     sprg: [u64; 8],
     gpr: [u64; 32],
 }
+
+/// `struct kvm_create_device`.
+#[repr(C)]
+struct CreateDevice {
+    kind: u32,
+    fd: u32,
+    flags: u32,
+}
+
+/// `struct kvm_device_attr`.
+#[repr(C)]
+struct DeviceAttr {
+    flags: u32,
+    group: u32,
+    attr: u64,
+    addr: u64,
+}
+
+/// `struct kvm_vfio_spapr_tce`.
+#[repr(C)]
+struct VfioSpaprTce {
+    groupfd: i32,
+    tablefd: i32,
+}
+
+/// `KVM_DEV_TYPE_VFIO`, its group `KVM_DEV_VFIO_FILE` and that group's attributes.
+const KVM_DEV_TYPE_VFIO: u32 = 4;
+const KVM_DEV_VFIO_FILE: u32 = 1;
+const KVM_DEV_VFIO_FILE_ADD: u64 = 1;
+const KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE: u64 = 3;
 
 /// The head of `struct kvm_run` and its `papr_hcall` member (the union starts at 32).
 #[repr(C)]
@@ -184,6 +216,12 @@ impl Mapping {
         unsafe { std::ptr::read_volatile(self.ptr.add(offset).cast::<u64>()) }
     }
 
+    fn bytes(&self, offset: usize, len: usize) -> *mut u8 {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len));
+        // SAFETY: in bounds (checked).
+        unsafe { self.ptr.add(offset) }
+    }
+
     fn write_u64(&self, offset: usize, value: u64) {
         assert!(offset.is_multiple_of(8) && offset + 8 <= self.len);
         // SAFETY: in bounds and aligned (checked); writable (only anonymous mappings are
@@ -220,8 +258,8 @@ impl Slot {
 /// A TCE table KVM keeps (`KVM_CREATE_SPAPR_TCE_64`), its entries read through its mmap (which
 /// allocates every TCE page it reads, as kvm_spapr_tce_fault() does).
 pub struct KvmTable {
-    /// Kept open: closing the fd frees KVM's table.
-    _fd: OwnedFd,
+    /// Closing it frees KVM's table.
+    fd: OwnedFd,
     map: Mapping,
 }
 
@@ -232,12 +270,64 @@ impl KvmTable {
     }
 }
 
+/// A VM's guest memory: its slots, as the VMM reads and writes them.
+pub struct GuestMem {
+    pub slots: Vec<Slot>,
+}
+
+impl GuestMem {
+    /// The slot and offset of guest address `gpa`, if a slot holds it.
+    fn find(&self, gpa: u64) -> Option<(&Slot, usize)> {
+        self.slots
+            .iter()
+            .find_map(|s| s.offset(gpa).map(|o| (s, o)))
+    }
+
+    /// The user address of guest address `gpa`, as `kvmppc_tce_to_ua()` finds it.
+    pub fn ua(&self, gpa: u64) -> Option<u64> {
+        self.find(gpa).map(|(s, o)| s.ua() + o as u64)
+    }
+
+    /// Writes the u64 at guest address `gpa` (in a slot, 8-byte aligned), little-endian.
+    pub fn write(&self, gpa: u64, value: u64) {
+        let (slot, offset) = self.find(gpa).expect("a guest address in a slot");
+        slot.map.write_u64(offset, value);
+    }
+
+    /// Writes `bytes` at guest address `gpa` (in one slot).
+    pub fn write_bytes(&self, gpa: u64, bytes: &[u8]) {
+        let (slot, offset) = self.find(gpa).expect("a guest address in a slot");
+        let dst = slot.map.bytes(offset, bytes.len());
+        for (i, &b) in bytes.iter().enumerate() {
+            // SAFETY: `dst .. dst + len` is inside the slot's read-write mapping (checked by
+            // `bytes`); a device may write it too, hence the volatile access.
+            unsafe { std::ptr::write_volatile(dst.add(i), b) };
+        }
+    }
+
+    /// Reads `len` bytes at guest address `gpa` (in one slot).
+    pub fn read_bytes(&self, gpa: u64, len: usize) -> Vec<u8> {
+        let (slot, offset) = self.find(gpa).expect("a guest address in a slot");
+        let src = slot.map.bytes(offset, len);
+        // SAFETY: as in `write_bytes`.
+        (0..len)
+            .map(|i| unsafe { std::ptr::read_volatile(src.add(i)) })
+            .collect()
+    }
+
+    /// Reads the u64 at guest address `gpa` (in a slot, 8-byte aligned).
+    pub fn read(&self, gpa: u64) -> u64 {
+        let (slot, offset) = self.find(gpa).expect("a guest address in a slot");
+        slot.map.read_u64(offset)
+    }
+}
+
 /// One KVM VM with one vCPU running kvm/guest.s, and its guest memory.
 pub struct Vm {
     vm: OwnedFd,
     vcpu: OwnedFd,
     run: Mapping,
-    pub slots: Vec<Slot>,
+    pub mem: GuestMem,
     /// The guest's hypercalls KVM answered or left to us, over the VM's life.
     pub hcalls: u64,
     /// How many of them KVM left to userspace (`KVM_EXIT_PAPR_HCALL`).
@@ -266,7 +356,17 @@ pub fn unavailable() -> Option<String> {
             return Some(format!("KVM lacks capability {cap}"));
         }
     }
-    None
+    // KVM-HV in a pseries guest whose hypervisor offers no nested HV (QEMU's cap-nested-hv)
+    // loads, answers the capabilities and refuses every VM.
+    match ioctl_val(kvm.as_fd(), KVM_CREATE_VM, 0) {
+        Ok(vm) => {
+            drop(new_fd(vm));
+            None
+        }
+        Err(e) => Some(format!(
+            "KVM_CREATE_VM: {e:?} (KVM-HV cannot run a guest here)"
+        )),
+    }
 }
 
 impl Vm {
@@ -336,14 +436,14 @@ impl Vm {
             vm,
             vcpu,
             run,
-            slots: made,
+            mem: GuestMem { slots: made },
             hcalls: 0,
             exits: 0,
         };
         for (i, chunk) in GUEST.chunks(8).enumerate() {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            vm.write(i as u64 * 8, u64::from_le_bytes(word));
+            vm.mem.write(i as u64 * 8, u64::from_le_bytes(word));
         }
         let mut regs = vm.regs()?;
         regs.pc = 0;
@@ -377,30 +477,6 @@ impl Vm {
         Ok(regs)
     }
 
-    /// The slot and offset of guest address `gpa`, if a slot holds it.
-    fn find(&self, gpa: u64) -> Option<(&Slot, usize)> {
-        self.slots
-            .iter()
-            .find_map(|s| s.offset(gpa).map(|o| (s, o)))
-    }
-
-    /// The user address of guest address `gpa`, as `kvmppc_tce_to_ua()` finds it.
-    pub fn ua(&self, gpa: u64) -> Option<u64> {
-        self.find(gpa).map(|(s, o)| s.ua() + o as u64)
-    }
-
-    /// Writes the u64 at guest address `gpa` (in a slot, 8-byte aligned), little-endian.
-    pub fn write(&self, gpa: u64, value: u64) {
-        let (slot, offset) = self.find(gpa).expect("a guest address in a slot");
-        slot.map.write_u64(offset, value);
-    }
-
-    /// Reads the u64 at guest address `gpa` (in a slot, 8-byte aligned).
-    pub fn read(&self, gpa: u64) -> u64 {
-        let (slot, offset) = self.find(gpa).expect("a guest address in a slot");
-        slot.map.read_u64(offset)
-    }
-
     /// A table of KVM's own with geometry `args`.
     pub fn create_tce_table(&self, args: KvmCreateSpaprTce64) -> Result<KvmTable> {
         let mut a = args;
@@ -408,7 +484,41 @@ impl Vm {
         let page = rustix::param::page_size() as u64;
         let len = (args.size * 8).div_ceil(page) * page;
         let map = Mapping::file(fd.as_fd(), len as usize, ProtFlags::READ)?;
-        Ok(KvmTable { _fd: fd, map })
+        Ok(KvmTable { fd, map })
+    }
+
+    /// A KVM VFIO device (`KVM_DEV_TYPE_VFIO`) with `group` added and set to KVM's `table`, as
+    /// QEMU's vfio_kvm_device_add_group() and vfio_spapr_container_add_section_window() do;
+    /// KVM's table then writes the group's hardware table on every update.
+    pub fn attach_vfio(&self, group: BorrowedFd<'_>, table: &KvmTable) -> Result<OwnedFd> {
+        use std::os::fd::AsRawFd;
+        let mut create = CreateDevice {
+            kind: KVM_DEV_TYPE_VFIO,
+            fd: 0,
+            flags: 0,
+        };
+        ioctl_ref(self.vm.as_fd(), KVM_CREATE_DEVICE, &mut create)?;
+        let dev = new_fd(create.fd as i32);
+        let mut groupfd = group.as_raw_fd();
+        let mut add = DeviceAttr {
+            flags: 0,
+            group: KVM_DEV_VFIO_FILE,
+            attr: KVM_DEV_VFIO_FILE_ADD,
+            addr: &mut groupfd as *mut i32 as u64,
+        };
+        ioctl_ref(dev.as_fd(), KVM_SET_DEVICE_ATTR, &mut add)?;
+        let mut spapr = VfioSpaprTce {
+            groupfd: group.as_raw_fd(),
+            tablefd: table.fd.as_raw_fd(),
+        };
+        let mut set = DeviceAttr {
+            flags: 0,
+            group: KVM_DEV_VFIO_FILE,
+            attr: KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE,
+            addr: &mut spapr as *mut VfioSpaprTce as u64,
+        };
+        ioctl_ref(dev.as_fd(), KVM_SET_DEVICE_ATTR, &mut set)?;
+        Ok(dev)
     }
 
     fn head(&self) -> *mut RunHead {
@@ -418,11 +528,11 @@ impl Vm {
 
     /// Plays `script` (at most [`SCRIPT_MAX`] hypercalls `[nr, r4, r5, r6, r7]`) in the guest:
     /// KVM answers what it handles; `exit(nr, args)` answers the rest, returning r3 and, if
-    /// `Some`, r4. Returns each hypercall's r3 and r4 as the guest saw them.
+    /// `Some`, r4, reading guest memory through the `GuestMem` it is given. Returns each hypercall's r3 and r4 as the guest saw them.
     pub fn play(
         &mut self,
         script: &[[u64; 5]],
-        mut exit: impl FnMut(u64, &[u64; 9]) -> (u64, Option<u64>),
+        mut exit: impl FnMut(&GuestMem, u64, &[u64; 9]) -> (u64, Option<u64>),
     ) -> std::result::Result<Vec<(u64, u64)>, Stop> {
         crate::ensure!(
             script.len() <= SCRIPT_MAX,
@@ -430,13 +540,13 @@ impl Vm {
             script.len()
         );
         let record = |i: usize, w: usize| SCRIPT_GPA + 64 + (i * RECORD_WORDS + w) as u64 * 8;
-        self.write(SCRIPT_GPA, script.len() as u64);
+        self.mem.write(SCRIPT_GPA, script.len() as u64);
         for (i, call) in script.iter().enumerate() {
             for (w, &v) in call.iter().enumerate() {
-                self.write(record(i, w), v);
+                self.mem.write(record(i, w), v);
             }
             for w in 5..RECORD_WORDS {
-                self.write(record(i, w), 0xdead_beef);
+                self.mem.write(record(i, w), 0xdead_beef);
             }
         }
         loop {
@@ -467,7 +577,7 @@ impl Vm {
                 }
                 _ => {
                     self.exits += 1;
-                    exit(nr, &args)
+                    exit(&self.mem, nr, &args)
                 }
             };
             // SAFETY: as above; KVM reads it at the next KVM_RUN (r3 from `ret`, r4.. from
@@ -481,7 +591,7 @@ impl Vm {
         }
         self.hcalls += script.len() as u64;
         Ok((0..script.len())
-            .map(|i| (self.read(record(i, 5)), self.read(record(i, 6))))
+            .map(|i| (self.mem.read(record(i, 5)), self.mem.read(record(i, 6))))
             .collect())
     }
 }

@@ -8,13 +8,14 @@
 //! drawn with proptest from a seed (`seed=` reruns one), shrunk on a disagreement.
 
 use super::fuzz::op::At;
-use crate::kvm::{self, Vm, H_GET_TCE, H_PARAMETER, H_PUT_TCE, H_PUT_TCE_INDIRECT};
+use crate::kvm::{self, GuestMem, Vm, H_GET_TCE, H_PARAMETER, H_PUT_TCE, H_PUT_TCE_INDIRECT};
 use crate::kvm::{H_STUFF_TCE, H_SUCCESS, H_TOO_HARD};
 use crate::window::Window;
 use crate::{diag, CaseResult, Stop};
 use kvm_tce_replay::{TceReplay, TceTable, TceTableArgs};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError};
+use rustix::fd::AsFd;
 use rustix::io::Errno;
 
 /// The guest's memory: slot 0 (the guest's code, its script and its TCE lists, then pages TCEs
@@ -314,7 +315,7 @@ impl Oracle {
     fn new() -> Result<Self, Stop> {
         let vm = Vm::new(&SLOTS, &[H_PUT_TCE_INDIRECT, H_STUFF_TCE])?;
         let ktr = TceReplay::new()?;
-        for (i, slot) in vm.slots.iter().enumerate() {
+        for (i, slot) in vm.mem.slots.iter().enumerate() {
             ktr.set_user_memory_region(i as u32, slot.gpa, slot.size, slot.ua())?;
         }
         Ok(Self {
@@ -348,12 +349,12 @@ impl Oracle {
                     ListAt::Outside => Gpa::Hole.addr(12),
                     ListAt::LastOfSlot1 => SLOTS[1].0 + SLOTS[1].1 - 4096,
                 };
-                if self.vm.ua(gpa).is_some() {
+                if self.vm.mem.ua(gpa).is_some() {
                     let page = gpa & !4095;
                     for k in 0..512u64 {
                         let v = tces.get(k as usize).map_or(0, |t| t.value(shift));
                         // The list is big-endian in guest memory, as H_PUT_TCE_INDIRECT reads it.
-                        self.vm.write(page + k * 8, v.to_be());
+                        self.vm.mem.write(page + k * 8, v.to_be());
                     }
                 }
                 [H_PUT_TCE_INDIRECT, liobn, at.ioba(w), gpa, *npages]
@@ -362,13 +363,7 @@ impl Oracle {
     }
 
     /// The module's answer to a hypercall KVM left to userspace for its table `table`.
-    fn forward(
-        vm_ua: impl Fn(u64) -> Option<u64>,
-        read: impl Fn(u64) -> u64,
-        table: &TceTable,
-        nr: u64,
-        a: &[u64; 9],
-    ) -> (u64, Option<u64>) {
+    fn forward(mem: &GuestMem, table: &TceTable, nr: u64, a: &[u64; 9]) -> (u64, Option<u64>) {
         let (ioba, x, n) = (a[1], a[2], a[3]);
         match nr {
             H_PUT_TCE => (hret(table.put_ioba(ioba, x)), None),
@@ -382,11 +377,11 @@ impl Oracle {
                 // (the misalignment kept, for the module to refuse); a list no slot holds is an
                 // address that faults.
                 let mut list = kvm_tce_replay::TceList::new();
-                let ptr = match vm_ua(x) {
+                let ptr = match mem.ua(x) {
                     Some(_) => {
                         let page = x & !4095;
                         for (k, slot) in list.0.iter_mut().enumerate() {
-                            *slot = u64::from_be(read(page + k as u64 * 8));
+                            *slot = u64::from_be(mem.read(page + k as u64 * 8));
                         }
                         list.0.as_ptr() as u64 + (x & 4095)
                     }
@@ -396,7 +391,7 @@ impl Oracle {
                     // An empty list the module accepted (its other arguments are good) at a
                     // guest address no slot holds: KVM's kvmppc_tce_to_ua() on the list fails,
                     // as the VMM's translation does.
-                    H_SUCCESS if vm_ua(x).is_none() => (H_TOO_HARD, None),
+                    H_SUCCESS if mem.ua(x).is_none() => (H_TOO_HARD, None),
                     ret => (ret, None),
                 }
             }
@@ -418,31 +413,13 @@ impl Oracle {
             .ktr
             .create_tce_table(TceTableArgs::new(ktr_liobn, g.page_shift, g.offset, g.size))
             .map_err(|e| format!("the module's KVM_CREATE_SPAPR_TCE_64 {g:?}: {e:?}"))?;
-        let slots: Vec<(u64, u64, u64)> = self
-            .vm
-            .slots
-            .iter()
-            .map(|s| (s.gpa, s.size, s.ua()))
-            .collect();
-        let ua = |gpa: u64| {
-            slots
-                .iter()
-                .find(|(g, s, _)| gpa >= *g && gpa - g < *s)
-                .map(|(g, _, u)| u + (gpa - g))
-        };
-        let read = |gpa: u64| {
-            let p = ua(gpa).expect("in a slot") as *const u64;
-            // SAFETY: `p` is an aligned address inside a slot's mapping, which `self.vm` keeps
-            // mapped; the vCPU is stopped while the exit is handled.
-            unsafe { std::ptr::read_volatile(p) }
-        };
         // Plays `records` in the guest, the module's liobn forwarded to the module.
         let play = |vm: &mut Vm, records: &[[u64; 5]]| {
             let mut unexpected = None;
             let results = vm
-                .play(records, |nr, a| {
+                .play(records, |mem, nr, a| {
                     if a[0] == ktr_liobn {
-                        Self::forward(ua, read, &table, nr, a)
+                        Self::forward(mem, &table, nr, a)
                     } else {
                         if a[0] != kvm_liobn {
                             unexpected = Some((nr, *a));
@@ -577,8 +554,246 @@ pub fn kvm_oracle() -> CaseResult {
     run(seed, super::fuzz::arg("oracle_scripts").unwrap_or(1000))
 }
 
+/// Who keeps the table the group is attached to, in [`kvm_oracle_vfio`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keeper {
+    /// KVM (`KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE` through a KVM VFIO device), as upstream QEMU.
+    Kvm,
+    /// The module (`KTR_ATTACH`), as tools/qemu's series.
+    Module,
+}
+
+/// The VFIO oracle's DDW: 2^16 TCEs of 64 KiB (4 GiB), one level.
+const VFIO_SHIFT: u32 = 16;
+const VFIO_ENTRIES: u64 = 1 << 16;
+/// Guest pages of slot 0 the script's TCEs point to (64 KiB each, from 4 MiB), the page the
+/// device copies into (the sink) and a page of zeros.
+const SOURCES_GPA: u64 = 4 << 20;
+const SOURCES: u64 = 64;
+const SINK_GPA: u64 = 30 << 20;
+const ZERO_GPA: u64 = 29 << 20;
+/// The entries that map the sink and the zero page.
+const SINK: u64 = 60_000;
+const ZERO: u64 = 60_001;
+
+/// What the device saw through the hardware table at the end, for one keeper.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    /// Each call's r3 (and r4 for a get).
+    answers: Vec<(u64, u64)>,
+    /// For each sampled entry, what a DMA from it brought: the source page it read (by index),
+    /// nothing, or bytes of no source page.
+    dma: Vec<(u64, Option<Option<u64>>)>,
+    /// The table's entries as KVM's mmap or the module's GET shows them, for the samples.
+    entries: Vec<u64>,
+}
+
+/// The VFIO oracle's script over a window at bus address `start`: puts, a 512-TCE list, a
+/// clear, updates the hardware cannot take (a TCE into slot 1, whose memory VFIO never
+/// preregistered; a list ending with one), a poison TCE, gets.
+/// Returns the calls, the entries to sample and the calls the hardware must refuse.
+fn vfio_script(liobn: u64) -> (Vec<[u64; 5]>, Vec<u64>, Vec<usize>) {
+    let page = |n: u64| SOURCES_GPA + (n % SOURCES) * (1 << VFIO_SHIFT);
+    let ioba = |e: u64| e << VFIO_SHIFT;
+    let (r, rw) = (1u64, 3u64);
+    let unregistered = SLOTS[1].0 | r;
+    let mut calls = Vec::new();
+    for e in 0..32 {
+        calls.push([
+            H_PUT_TCE,
+            liobn,
+            ioba(e),
+            page(e) | if e % 3 == 0 { rw } else { r },
+            0,
+        ]);
+    }
+    calls.push([H_PUT_TCE, liobn, ioba(SINK), SINK_GPA | rw, 0]);
+    calls.push([H_PUT_TCE, liobn, ioba(ZERO), ZERO_GPA | r, 0]);
+    // The lists live at LISTS_GPA: list 0 of 512 TCEs, list 1 of 8 whose last is unregistered.
+    calls.push([H_PUT_TCE_INDIRECT, liobn, ioba(1000), LISTS_GPA, 512]);
+    calls.push([H_STUFF_TCE, liobn, ioba(8), 0, 8]);
+    let refused = vec![calls.len(), calls.len() + 1];
+    calls.push([H_PUT_TCE_INDIRECT, liobn, ioba(2000), LISTS_GPA + 4096, 8]);
+    calls.push([H_PUT_TCE, liobn, ioba(3), unregistered, 0]);
+    calls.push([H_PUT_TCE, liobn, ioba(4), page(40), 0]);
+    calls.push([H_PUT_TCE, liobn, ioba(5), page(41) | 2, 0]);
+    for e in [3, 4, 5, 1000, 1511, 2000] {
+        calls.push([H_GET_TCE, liobn, ioba(e), 0, 0]);
+    }
+    let mut samples: Vec<u64> = (0..34).collect();
+    samples.extend((1000..1512).step_by(37));
+    samples.extend([1511, 2000, 2007, 59_999]);
+    (calls, samples, refused)
+}
+
+/// Plays the VFIO oracle's script with edu's group attached to a table `keeper` keeps, then
+/// moves 4 KiB through each sampled entry with edu's DMA.
+fn vfio_side(keeper: Keeper) -> Result<Seen, Stop> {
+    use crate::vfio::{self, Container, Edu, Group};
+    let bdf = vfio::devices(1)?.remove(0);
+    let mut vm = Vm::new(&SLOTS, &[H_PUT_TCE_INDIRECT, H_STUFF_TCE])?;
+    let group = Group::open(&bdf)?;
+    let container = Container::new(&[&group])?;
+    let slot0 = &vm.mem.slots[0];
+    kvm::step(
+        "register slot 0",
+        container.register(slot0.ua(), slot0.size, true),
+    )?;
+    let start = kvm::step(
+        "VFIO_IOMMU_SPAPR_TCE_CREATE",
+        container.create_window(VFIO_SHIFT, VFIO_ENTRIES << VFIO_SHIFT, 1),
+    )?;
+    let args = |liobn| TceTableArgs::new(liobn, VFIO_SHIFT, start >> VFIO_SHIFT, VFIO_ENTRIES);
+    let ktr = TceReplay::new()?;
+    for (i, slot) in vm.mem.slots.iter().enumerate() {
+        ktr.set_user_memory_region(i as u32, slot.gpa, slot.size, slot.ua())?;
+    }
+    ktr.enable_replay()?;
+    let (kvm_liobn, ktr_liobn) = (0x100, 0x101);
+    let kvm_table = kvm::step(
+        "KVM_CREATE_SPAPR_TCE_64",
+        vm.create_tce_table(args(kvm_liobn)),
+    )?;
+    let table = ktr.create_tce_table(args(ktr_liobn))?;
+    let (liobn, _device) = match keeper {
+        Keeper::Kvm => {
+            let dev = kvm::step(
+                "KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE",
+                vm.attach_vfio(group.fd.as_fd(), &kvm_table),
+            )?;
+            (kvm_liobn, Some(dev))
+        }
+        Keeper::Module => {
+            ktr.attach(&table, &group.fd)?;
+            (ktr_liobn, None)
+        }
+    };
+    // The lists (big-endian, as the guest writes them) and the pages the TCEs point to.
+    let page = |n: u64| SOURCES_GPA + (n % SOURCES) * (1 << VFIO_SHIFT);
+    for k in 0..512u64 {
+        vm.mem.write(LISTS_GPA + k * 8, (page(k * 5) | 1).to_be());
+    }
+    for k in 0..8u64 {
+        let tce = if k == 7 { SLOTS[1].0 | 1 } else { page(k) | 3 };
+        vm.mem.write(LISTS_GPA + 4096 + k * 8, tce.to_be());
+    }
+    for n in 0..SOURCES {
+        vm.mem.write_bytes(page(n), &vfio::pattern(n + 1));
+    }
+    vm.mem.write_bytes(ZERO_GPA, &[0; 4096]);
+    let (mut script, samples, _) = vfio_script(liobn);
+    for call in &mut script {
+        call[2] += start;
+    }
+    let answers = vm.play(&script, |mem, nr, a| {
+        if a[0] == ktr_liobn {
+            Oracle::forward(mem, &table, nr, a)
+        } else {
+            (H_TOO_HARD, None)
+        }
+    })?;
+    let answers: Vec<(u64, u64)> = script
+        .iter()
+        .zip(answers)
+        .map(|(c, (r3, r4))| {
+            (
+                r3,
+                if c[0] == H_GET_TCE && r3 == H_SUCCESS {
+                    r4
+                } else {
+                    0
+                },
+            )
+        })
+        .collect();
+    let entries = samples
+        .iter()
+        .map(|&e| match keeper {
+            Keeper::Kvm => Ok(kvm_table.read(e)),
+            Keeper::Module => table.get(e).map_err(Stop::from),
+        })
+        .collect::<Result<Vec<u64>, Stop>>()?;
+    let edu = kvm::step("open edu", Edu::open(&group))?;
+    let bus = |e: u64| start + (e << VFIO_SHIFT);
+    let mut dma = Vec::new();
+    for &e in &samples {
+        // Zeros into the device's buffer, then the entry's page (a refused read leaves the
+        // zeros), then the buffer into the sink.
+        kvm::step("DMA from the zero page", edu.dma(bus(ZERO), 4096, true))?;
+        vm.mem.write_bytes(SINK_GPA, &[0xa5; 4096]);
+        let moved = edu
+            .dma(bus(e), 4096, true)
+            .and_then(|()| edu.dma(bus(SINK), 4096, false));
+        let what = match moved {
+            Err(_) => None,
+            Ok(()) => {
+                let got = vm.mem.read_bytes(SINK_GPA, 4096);
+                Some(if got.iter().all(|&b| b == 0) {
+                    None
+                } else {
+                    (0..SOURCES)
+                        .find(|&n| got == vfio::pattern(n + 1))
+                        .map_or(Some(u64::MAX), Some)
+                })
+            }
+        };
+        dma.push((e, what));
+    }
+    Ok(Seen {
+        answers,
+        dma,
+        entries,
+    })
+}
+
+/// KVM's table and the module's with edu's VFIO group attached, on powernv: the same script
+/// (a put into memory VFIO never preregistered, a list failing at its last TCE, a clear, a
+/// poison TCE among them) gives the same answers and entries, and edu's DMA through the
+/// hardware table sees the same pages, the ones the entries name.
+pub fn kvm_oracle_vfio() -> CaseResult {
+    crate::vfio::need_platform(true)?;
+    if let Some(why) = kvm::unavailable() {
+        return Err(Stop::Skip(why));
+    }
+    let by_kvm = vfio_side(Keeper::Kvm)?;
+    let by_module = vfio_side(Keeper::Module)?;
+    for (i, (k, m)) in by_kvm.answers.iter().zip(&by_module.answers).enumerate() {
+        crate::ensure!(k == m, "call {i}: KVM gave {k:x?}, the module {m:x?}");
+    }
+    crate::ensure_eq!(by_kvm.entries, by_module.entries);
+    for ((e, k), (_, m)) in by_kvm.dma.iter().zip(&by_module.dma) {
+        crate::ensure!(
+            k == m,
+            "entry {e}: the device saw {k:?} through KVM's table, {m:?} through the module's"
+        );
+    }
+    let (_, samples, refused) = vfio_script(0);
+    for i in refused {
+        // Memory VFIO never preregistered: KVM leaves the call to userspace before storing.
+        crate::ensure_eq!(by_kvm.answers[i].0, H_TOO_HARD);
+    }
+    for ((e, seen), tce) in by_kvm.dma.iter().zip(&by_kvm.entries) {
+        // Any permission lets the device read: QEMU 10.0's PHB4 does not refuse a read through
+        // a write-only TCE (entry 5), through KVM's table or the module's alike.
+        let want = (tce & 3 != 0).then(|| ((tce & !3) - SOURCES_GPA) >> VFIO_SHIFT);
+        crate::ensure!(
+            *seen == Some(want),
+            "entry {e} ({tce:#x}): the device saw {seen:?}, expected {want:?}"
+        );
+    }
+    diag!(
+        "KVM's table and the module's, each with edu's group attached: {} answers, {} entries \
+         and {} DMAs agree",
+        by_kvm.answers.len(),
+        samples.len(),
+        by_kvm.dma.len()
+    );
+    Ok(())
+}
+
 super::register! {
     device kvm_oracle,
+    device kvm_oracle_vfio,
 }
 
 #[cfg(test)]
