@@ -506,6 +506,7 @@ fn run(seed: u64, n: u64) -> CaseResult {
     if let Some(why) = kvm::unavailable() {
         return Err(Stop::Skip(why));
     }
+    let started = std::time::Instant::now();
     // proptest's runner takes a `Fn`: the oracle and the count are borrowed mutably inside it.
     let oracle = std::cell::RefCell::new(Oracle::new()?);
     let calls = std::cell::Cell::new(0);
@@ -535,12 +536,13 @@ fn run(seed: u64, n: u64) -> CaseResult {
     diag!(
         "KVM oracle: {n} scripts (seeds {seed}..{}), {} hcalls, {} tables each side, {} \
          left by KVM to the VMM: KVM and the module agree but for {:?} calls of api.rst's \
-         differences 1 and 2",
+         differences 1 and 2, in {:.1} s",
         seed + n,
         calls.get(),
         oracle.borrow().tables,
         oracle.borrow().vm.exits,
-        oracle.borrow().differences
+        oracle.borrow().differences,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
