@@ -6,6 +6,7 @@
 //! read through their mmap) and the hypercalls KVM leaves to userspace (`KVM_EXIT_PAPR_HCALL`),
 //! handed to the caller as QEMU's `spapr_hypercall()` gets them.
 
+use crate::vfio::step;
 use crate::Stop;
 use kvm_tce_replay::raw;
 use kvm_tce_replay::uapi::{KvmCreateSpaprTce64, KvmEnableCap, KvmUserspaceMemoryRegion};
@@ -170,11 +171,6 @@ fn new_fd(raw_fd: i32) -> OwnedFd {
     use std::os::fd::FromRawFd;
     // SAFETY: KVM just returned this fd; nothing else owns it.
     unsafe { OwnedFd::from_raw_fd(raw_fd) }
-}
-
-/// `r`, or a failure naming the step that failed.
-pub fn step<T>(what: &str, r: Result<T>) -> std::result::Result<T, Stop> {
-    r.map_err(|e| Stop::Fail(format!("{what}: {e:?}")))
 }
 
 /// An anonymous or file mapping, unmapped on drop.

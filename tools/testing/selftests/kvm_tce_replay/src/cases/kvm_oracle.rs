@@ -282,8 +282,8 @@ fn indirect_stops_at_poison(call: &Call, w: &Window) -> Option<(u64, Vec<u64>)> 
     ))
 }
 
-/// An hcall's return code for a module errno, as tools/qemu/'s series gives the guest: the
-/// api.rst mapping (EINVAL is H_PARAMETER, EFAULT is H_TOO_HARD); any other errno is kept as
+/// The hcall return code a module errno is compared as (api.rst section 4: EINVAL is
+/// H_PARAMETER, EFAULT is H_TOO_HARD, KVM's "userspace decides"); any other errno is kept as
 /// itself above 0x1_0000_0000 so that it never equals one of KVM's codes.
 fn hret(r: kvm_tce_replay::Result<()>) -> u64 {
     match r.map_err(|e| e.errno()) {
@@ -637,11 +637,11 @@ fn vfio_side(keeper: Keeper) -> Result<Seen, Stop> {
     let group = Group::open(&bdf)?;
     let container = Container::new(&[&group])?;
     let slot0 = &vm.mem.slots[0];
-    kvm::step(
+    vfio::step(
         "register slot 0",
         container.register(slot0.ua(), slot0.size, true),
     )?;
-    let start = kvm::step(
+    let start = vfio::step(
         "VFIO_IOMMU_SPAPR_TCE_CREATE",
         container.create_window(VFIO_SHIFT, VFIO_ENTRIES << VFIO_SHIFT, 1),
     )?;
@@ -652,14 +652,14 @@ fn vfio_side(keeper: Keeper) -> Result<Seen, Stop> {
     }
     ktr.enable_replay()?;
     let (kvm_liobn, ktr_liobn) = (0x100, 0x101);
-    let kvm_table = kvm::step(
+    let kvm_table = vfio::step(
         "KVM_CREATE_SPAPR_TCE_64",
         vm.create_tce_table(args(kvm_liobn)),
     )?;
     let table = ktr.create_tce_table(args(ktr_liobn))?;
     let (liobn, _device) = match keeper {
         Keeper::Kvm => {
-            let dev = kvm::step(
+            let dev = vfio::step(
                 "KVM_DEV_VFIO_GROUP_SET_SPAPR_TCE",
                 vm.attach_vfio(group.fd.as_fd(), &kvm_table),
             )?;
@@ -715,13 +715,13 @@ fn vfio_side(keeper: Keeper) -> Result<Seen, Stop> {
             Keeper::Module => table.get(e).map_err(Stop::from),
         })
         .collect::<Result<Vec<u64>, Stop>>()?;
-    let edu = kvm::step("open edu", Edu::open(&group))?;
+    let edu = vfio::step("open edu", Edu::open(&group))?;
     let bus = |e: u64| start + (e << VFIO_SHIFT);
     let mut dma = Vec::new();
     for &e in &samples {
         // Zeros into the device's buffer, then the entry's page (a refused read leaves the
         // zeros), then the buffer into the sink.
-        kvm::step("DMA from the zero page", edu.dma(bus(ZERO), 4096, true))?;
+        vfio::step("DMA from the zero page", edu.dma(bus(ZERO), 4096, true))?;
         vm.mem.write_bytes(SINK_GPA, &[0xa5; 4096]);
         let moved = edu
             .dma(bus(e), 4096, true)
