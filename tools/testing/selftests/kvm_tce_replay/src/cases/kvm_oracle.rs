@@ -218,6 +218,19 @@ enum Refused {
     NoSlot,
 }
 
+/// Whether guest address `gpa` lies in one of [`SLOTS`].
+fn in_slot(gpa: u64) -> bool {
+    SLOTS
+        .iter()
+        .any(|&(base, size)| gpa >= base && gpa - base < size)
+}
+
+/// The first `n` TCEs of an indirect list holding `tces` (the rest of its 4 KiB zero), for a
+/// table of `shift`.
+fn list_values(tces: &[Tce], n: u64, shift: u32) -> impl Iterator<Item = u64> + '_ {
+    (0..n).map(move |k| tces.get(k as usize).map_or(0, |t| t.value(shift)))
+}
+
 /// Why KVM refuses `tce` of a table of `shift`, if it does (a poison TCE, no permission bit, is
 /// never refused).
 fn refused(tce: u64, shift: u32) -> Option<Refused> {
@@ -226,10 +239,7 @@ fn refused(tce: u64, shift: u32) -> Option<Refused> {
         None
     } else if gpa & ((1 << shift) - 1) != 0 {
         Some(Refused::Misaligned)
-    } else if !SLOTS
-        .iter()
-        .any(|&(base, size)| gpa >= base && gpa - base < size)
-    {
+    } else if !in_slot(gpa) {
         Some(Refused::NoSlot)
     } else {
         None
@@ -241,9 +251,9 @@ fn first_refused(call: &Call, w: &Window) -> Option<Refused> {
     let shift = w.page_shift();
     match call {
         Call::Put { tce, .. } => refused(tce.value(shift), shift),
-        Call::Indirect { tces, npages, .. } => (0..(*npages).min(512))
-            .map(|k| tces.get(k as usize).map_or(0, |t| t.value(shift)))
-            .find_map(|v| refused(v, shift)),
+        Call::Indirect { tces, npages, .. } => {
+            list_values(tces, (*npages).min(512), shift).find_map(|v| refused(v, shift))
+        }
         _ => None,
     }
 }
@@ -267,14 +277,7 @@ fn indirect_stops_at_poison(call: &Call, w: &Window) -> Option<(u64, Vec<u64>)> 
         return None;
     }
     let shift = w.page_shift();
-    let values: Vec<u64> = (0..*npages)
-        .map(|k| tces.get(k as usize).map_or(0, |t| t.value(shift)))
-        .collect();
-    let in_slot = |gpa: u64| {
-        SLOTS
-            .iter()
-            .any(|&(base, size)| gpa >= base && gpa - base < size)
-    };
+    let values: Vec<u64> = list_values(tces, *npages, shift).collect();
     let stop = values.iter().position(|&v| v & 3 == 0 && !in_slot(v))?;
     Some((
         at.ioba(w) + ((stop as u64) << shift),
@@ -294,35 +297,37 @@ fn hret(r: kvm_tce_replay::Result<()>) -> u64 {
     }
 }
 
-/// The oracle's state over a run: the VM, the module's context with the same memory slots, the
-/// next liobn and how many table pairs were made.
+/// A context of the module with `vm`'s memory slots, as a VMM registers its RAM with both.
+fn module_context(vm: &Vm) -> Result<TceReplay, Stop> {
+    let ktr = TceReplay::new()?;
+    for (i, slot) in vm.mem.slots.iter().enumerate() {
+        ktr.set_user_memory_region(i as u32, slot.gpa, slot.size, slot.ua())?;
+    }
+    Ok(ktr)
+}
+
+/// The oracle's state over a run: the VM, the module's context with the same memory slots and
+/// the next liobn (two a table pair, from [`FIRST_LIOBN`]).
 struct Oracle {
     vm: Vm,
     ktr: TceReplay,
     liobn: u64,
-    tables: u64,
     /// Calls that met api.rst's differences 1 (a TCE with bits below its page) and 2 (a poison
     /// TCE in no slot in an indirect list).
     differences: [u64; 2],
 }
 
-/// What a script that agreed did: the hypercalls it played.
-struct Played {
-    calls: u64,
-}
+/// The liobn of the first table KVM keeps; the module's is the next.
+const FIRST_LIOBN: u64 = 0x1000;
 
 impl Oracle {
     fn new() -> Result<Self, Stop> {
         let vm = Vm::new(&SLOTS, &[H_PUT_TCE_INDIRECT, H_STUFF_TCE])?;
-        let ktr = TceReplay::new()?;
-        for (i, slot) in vm.mem.slots.iter().enumerate() {
-            ktr.set_user_memory_region(i as u32, slot.gpa, slot.size, slot.ua())?;
-        }
+        let ktr = module_context(&vm)?;
         Ok(Self {
             vm,
             ktr,
-            liobn: 0x1000,
-            tables: 0,
+            liobn: FIRST_LIOBN,
             differences: [0; 2],
         })
     }
@@ -351,8 +356,7 @@ impl Oracle {
                 };
                 if self.vm.mem.ua(gpa).is_some() {
                     let page = gpa & !4095;
-                    for k in 0..512u64 {
-                        let v = tces.get(k as usize).map_or(0, |t| t.value(shift));
+                    for (k, v) in (0u64..).zip(list_values(tces, 512, shift)) {
                         // The list is big-endian in guest memory, as H_PUT_TCE_INDIRECT reads it.
                         self.vm.mem.write(page + k * 8, v.to_be());
                     }
@@ -399,11 +403,16 @@ impl Oracle {
         }
     }
 
-    /// Plays `calls` on a fresh pair of tables of geometry `g`; the first disagreement.
-    fn play(&mut self, g: Geometry, calls: &[Call]) -> Result<Played, String> {
+    /// The table pairs made so far.
+    fn tables(&self) -> u64 {
+        (self.liobn - FIRST_LIOBN) / 2
+    }
+
+    /// Plays `calls` on a fresh pair of tables of geometry `g`: the hypercalls played, or the
+    /// first disagreement.
+    fn play(&mut self, g: Geometry, calls: &[Call]) -> Result<u64, String> {
         let (kvm_liobn, ktr_liobn) = (self.liobn, self.liobn + 1);
         self.liobn += 2;
-        self.tables += 1;
         let w = Window::new(g.page_shift, g.offset, g.size).map_err(|e| format!("{e:?}"))?;
         let kvm_table = self
             .vm
@@ -495,9 +504,7 @@ impl Oracle {
                 return Err(format!("entry {e}: KVM holds {k:#x}, the module {m:#x}"));
             }
         }
-        Ok(Played {
-            calls: 2 * calls.len() as u64,
-        })
+        Ok(2 * calls.len() as u64)
     }
 }
 
@@ -514,8 +521,8 @@ fn run(seed: u64, n: u64) -> CaseResult {
         let mut runner = super::fuzz::seeded_runner(s, 1024);
         let outcome = runner.run(&script(), |(g, script)| {
             match oracle.borrow_mut().play(g, &script) {
-                Ok(p) => {
-                    calls.set(calls.get() + p.calls);
+                Ok(played) => {
+                    calls.set(calls.get() + played);
                     Ok(())
                 }
                 Err(why) => Err(TestCaseError::fail(why)),
@@ -539,7 +546,7 @@ fn run(seed: u64, n: u64) -> CaseResult {
          differences 1 and 2, in {:.1} s",
         seed + n,
         calls.get(),
-        oracle.borrow().tables,
+        oracle.borrow().tables(),
         oracle.borrow().vm.exits,
         oracle.borrow().differences,
         started.elapsed().as_secs_f64()
@@ -574,6 +581,11 @@ const SOURCES_GPA: u64 = 4 << 20;
 const SOURCES: u64 = 64;
 const SINK_GPA: u64 = 30 << 20;
 const ZERO_GPA: u64 = 29 << 20;
+/// The guest address of source page `n` (wrapped into the [`SOURCES`]).
+const fn source_page(n: u64) -> u64 {
+    SOURCES_GPA + (n % SOURCES) * (1 << VFIO_SHIFT)
+}
+
 /// The entries that map the sink and the zero page.
 const SINK: u64 = 60_000;
 const ZERO: u64 = 60_001;
@@ -595,7 +607,6 @@ struct Seen {
 /// preregistered; a list ending with one), a poison TCE, gets.
 /// Returns the calls, the entries to sample and the calls the hardware must refuse.
 fn vfio_script(liobn: u64) -> (Vec<[u64; 5]>, Vec<u64>, Vec<usize>) {
-    let page = |n: u64| SOURCES_GPA + (n % SOURCES) * (1 << VFIO_SHIFT);
     let ioba = |e: u64| e << VFIO_SHIFT;
     let (r, rw) = (1u64, 3u64);
     let unregistered = SLOTS[1].0 | r;
@@ -605,7 +616,7 @@ fn vfio_script(liobn: u64) -> (Vec<[u64; 5]>, Vec<u64>, Vec<usize>) {
             H_PUT_TCE,
             liobn,
             ioba(e),
-            page(e) | if e % 3 == 0 { rw } else { r },
+            source_page(e) | if e % 3 == 0 { rw } else { r },
             0,
         ]);
     }
@@ -617,8 +628,8 @@ fn vfio_script(liobn: u64) -> (Vec<[u64; 5]>, Vec<u64>, Vec<usize>) {
     let refused = vec![calls.len(), calls.len() + 1];
     calls.push([H_PUT_TCE_INDIRECT, liobn, ioba(2000), LISTS_GPA + 4096, 8]);
     calls.push([H_PUT_TCE, liobn, ioba(3), unregistered, 0]);
-    calls.push([H_PUT_TCE, liobn, ioba(4), page(40), 0]);
-    calls.push([H_PUT_TCE, liobn, ioba(5), page(41) | 2, 0]);
+    calls.push([H_PUT_TCE, liobn, ioba(4), source_page(40), 0]);
+    calls.push([H_PUT_TCE, liobn, ioba(5), source_page(41) | 2, 0]);
     for e in [3, 4, 5, 1000, 1511, 2000] {
         calls.push([H_GET_TCE, liobn, ioba(e), 0, 0]);
     }
@@ -646,10 +657,7 @@ fn vfio_side(keeper: Keeper) -> Result<Seen, Stop> {
         container.create_window(VFIO_SHIFT, VFIO_ENTRIES << VFIO_SHIFT, 1),
     )?;
     let args = |liobn| TceTableArgs::new(liobn, VFIO_SHIFT, start >> VFIO_SHIFT, VFIO_ENTRIES);
-    let ktr = TceReplay::new()?;
-    for (i, slot) in vm.mem.slots.iter().enumerate() {
-        ktr.set_user_memory_region(i as u32, slot.gpa, slot.size, slot.ua())?;
-    }
+    let ktr = module_context(&vm)?;
     ktr.enable_replay()?;
     let (kvm_liobn, ktr_liobn) = (0x100, 0x101);
     let kvm_table = vfio::step(
@@ -671,16 +679,20 @@ fn vfio_side(keeper: Keeper) -> Result<Seen, Stop> {
         }
     };
     // The lists (big-endian, as the guest writes them) and the pages the TCEs point to.
-    let page = |n: u64| SOURCES_GPA + (n % SOURCES) * (1 << VFIO_SHIFT);
     for k in 0..512u64 {
-        vm.mem.write(LISTS_GPA + k * 8, (page(k * 5) | 1).to_be());
+        vm.mem
+            .write(LISTS_GPA + k * 8, (source_page(k * 5) | 1).to_be());
     }
     for k in 0..8u64 {
-        let tce = if k == 7 { SLOTS[1].0 | 1 } else { page(k) | 3 };
+        let tce = if k == 7 {
+            SLOTS[1].0 | 1
+        } else {
+            source_page(k) | 3
+        };
         vm.mem.write(LISTS_GPA + 4096 + k * 8, tce.to_be());
     }
     for n in 0..SOURCES {
-        vm.mem.write_bytes(page(n), &vfio::pattern(n + 1));
+        vm.mem.write_bytes(source_page(n), &vfio::pattern(n + 1));
     }
     vm.mem.write_bytes(ZERO_GPA, &[0; 4096]);
     let (mut script, samples, _) = vfio_script(liobn);
