@@ -10,7 +10,7 @@
 #   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native)
 #   make profile  the replay scenarios on UML under perf: tools/bench/results/um/profile-*
 #   make fuzz     the fuzzer in the VM until stopped, or TIME= seconds; SEED= reruns a seed
-#   make qemu     qemu-system-ppc64 (TCG) from Debian's QEMU source with tools/qemu/'s series
+#   make qemu     qemu-system-ppc64 from Debian's QEMU source with tools/qemu/'s series (x86_64, ppc64le)
 #   make kernel | module | vm      single steps; ARCH=x86_64 (default), ppc64le or um
 #                 (vm: powernv too)
 #
@@ -53,9 +53,12 @@ fuzz:
 bench:
 	for a in $(call ARCHES,x86_64 um); do $(RUN) tools/bench.sh $$a || exit 1; done
 
-# QEMU with the tce-replay series (tools/qemu/README): prints the qemu-system-ppc64 it built.
+# QEMU with the tce-replay series (tools/qemu/README), for the x86_64 host (TCG: UML's runs)
+# and cross-built for a ppc64le host (KVM: the powernv VM's nested run): prints the
+# qemu-system-ppc64 and the ppc64le tree it built.
 qemu:
 	$(RUN) tools/qemu/build.sh
+	$(RUN) tools/qemu/build.sh ppc64le
 
 # Formats the module and the userspace crates as `make check` expects.
 fmt:
