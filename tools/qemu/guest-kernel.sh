@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Builds the ppc64le guest kernel of tools/qemu/uml-guest.sh's virtio run (guest-virtio.config on
+# Builds the ppc64le guest kernel of tools/qemu/uml-guest.sh's virtio run (guest.config on
 # tinyconfig) from the cached kernel source, in $CACHE/qemu-guest-kernel-<version>-<key>; prints
 # the vmlinux path. Not tools/kernel/build.sh: that one's kernels are the suite's. Runs inside the
 # toolchain root.
 . "$(dirname "$0")/../lib.sh"
 
-frag="$TOP/tools/qemu/guest-virtio.config"
+frag="$TOP/tools/qemu/guest.config"
 srcdir=$(kernel_source)
 ver=${srcdir##*/src-}
 out="$CACHE/qemu-guest-kernel-$ver-$(sha256sum <"$frag" | cut -c1-12)"

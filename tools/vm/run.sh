@@ -42,6 +42,18 @@ if [ "$mode" = kselftest ]; then
 	cp /usr/bin/timeout "$stage/usr/bin/"
 	copy_libs /usr/bin/timeout "$stage"
 fi
+if [ "$arch" = powernv ]; then
+	# The nested run (cases/nested.rs): the series' QEMU built for ppc64le with its libraries at
+	# their paths, and the L2 guest (tools/qemu/guest-kernel.sh's kernel, the harness's
+	# kvm_tce_replay_guest as its /init).
+	cp -a "$("$TOP/tools/qemu/build.sh" ppc64le)/." "$stage/"
+	mkdir -p "$stage/nested" "$stage/nested/root/dev"
+	cp "$("$TOP/tools/qemu/guest-kernel.sh")" "$stage/nested/vmlinux"
+	cp "$bin/kvm_tce_replay_guest" "$stage/nested/root/init"
+	mknod -m 600 "$stage/nested/root/dev/console" c 5 1
+	(cd "$stage/nested/root" && find . | cpio -o -H newc --quiet) >"$stage/nested/initramfs.cpio"
+	rm -r "$stage/nested/root"
+fi
 mknod -m 600 "$stage/dev/console" c 5 1
 initrd="$stage.cpio"
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd"
@@ -67,7 +79,7 @@ ppc64le)
 powernv)
 	# A POWER9 host: skiboot (the root's /usr/share/qemu/skiboot.lid) starts the kernel, whose
 	# PCI is PHB4s (pci-ioda.c). Two edu devices on two PHBs: two PEs, two IOMMU groups.
-	run=(qemu-system-ppc64 -M powernv9 -cpu power9 -m 2048 -smp 2 -kernel "$kdir/image")
+	run=(qemu-system-ppc64 -M powernv9 -cpu power9 -m 4096 -smp 2 -kernel "$kdir/image")
 	for bus in pcie.2 pcie.3; do
 		run+=(-device "edu,dma_mask=0xffffffffffffffff,bus=$bus,addr=0x0")
 	done
@@ -99,6 +111,7 @@ timeout "${TIMEOUT:-900}" "${run[@]}" \
 status=${PIPESTATUS[0]}
 set -e -o pipefail
 log "vm: $arch run finished in $(( $(date +%s) - start )) s"
+[ "$status" = 0 ] || [ "$status" = 124 ] || log "vm: QEMU exited with status $status"
 [ "$status" = 124 ] && { log "vm: FAIL: timed out after ${TIMEOUT:-900} s"; exit 1; }
 "$CHECKOUT/target/release/logcheck" "$log" "$mode" || { log "vm: FAIL ($arch, $mode): see $log"; exit 1; }
 log "vm: PASS ($arch, $mode)"

@@ -33,6 +33,7 @@ pub mod cases;
 mod fixture;
 mod isolate;
 mod kvm;
+pub mod nested_guest;
 pub mod tap;
 mod vfio;
 

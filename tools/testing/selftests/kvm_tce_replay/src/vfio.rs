@@ -421,10 +421,17 @@ pub fn pattern(seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The edu device's registers through its VFIO device fd.
+/// Where edu's registers (BAR 0) are reached.
+enum Bar {
+    /// Through its VFIO device fd, at the region's offset: the host's (or the guest's) VFIO.
+    Vfio { fd: OwnedFd, offset: u64 },
+    /// Mapped from sysfs's `resource0`: the nested run's L2 guest, without VFIO.
+    Mapped { base: *mut u32, len: usize },
+}
+
+/// The edu device's registers.
 pub struct Edu {
-    fd: OwnedFd,
-    bar0: u64,
+    bar: Bar,
     /// QEMU's edu is native-endian: big-endian registers under qemu-system-ppc64.
     big_endian: bool,
 }
@@ -460,10 +467,47 @@ impl Edu {
         pread(&fd, &mut cmd, config + 4)?;
         let cmd = u16::from_le_bytes(cmd) | 0x6; // memory space, bus master
         pwrite(&fd, &cmd.to_le_bytes(), config + 4)?;
-        let bar0 = Self::region(fd.as_fd(), VFIO_PCI_BAR0_REGION_INDEX)?.offset;
+        let offset = Self::region(fd.as_fd(), VFIO_PCI_BAR0_REGION_INDEX)?.offset;
+        Self::identify(Bar::Vfio { fd, offset })
+    }
+
+    /// Maps the registers of the edu device at PCI address `bdf` from sysfs (its `resource0`),
+    /// after letting it master the bus through its `config`: edu seen by a guest without VFIO.
+    pub fn mapped(bdf: &str) -> Result<Self> {
+        let dev = Path::new("/sys/bus/pci/devices").join(bdf);
+        let config = open(dev.join("config"), OFlags::RDWR, Mode::empty())?;
+        let mut cmd = [0u8; 2];
+        pread(&config, &mut cmd, 4)?;
+        let cmd = u16::from_le_bytes(cmd) | 0x6; // memory space, bus master
+        pwrite(&config, &cmd.to_le_bytes(), 4)?;
+        let res = open(
+            dev.join("resource0"),
+            OFlags::RDWR | OFlags::SYNC,
+            Mode::empty(),
+        )?;
+        let len = 1 << 20; // edu's BAR 0
+                           // SAFETY: a new shared mapping of the BAR's sysfs file, at an address the kernel
+                           // chooses; it aliases no Rust object and lives until `drop` unmaps it.
+        let base = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &res,
+                0,
+            )?
+        };
+        Self::identify(Bar::Mapped {
+            base: base.cast(),
+            len,
+        })
+    }
+
+    /// Checks the identification register, in either byte order.
+    fn identify(bar: Bar) -> Result<Self> {
         let mut edu = Self {
-            fd,
-            bar0,
+            bar,
             big_endian: false,
         };
         match edu.read(0)? {
@@ -474,13 +518,38 @@ impl Edu {
         Ok(edu)
     }
 
+    /// Stores `bytes` (one 4- or 8-byte register, little-endian) at `reg`, in one access.
+    fn store(&self, reg: u64, bytes: &[u8]) -> Result<()> {
+        match &self.bar {
+            Bar::Vfio { fd, offset } => pwrite(fd, bytes, offset + reg).map(drop),
+            Bar::Mapped { base, len } => {
+                assert!(reg as usize + bytes.len() <= *len);
+                let at = base.cast::<u8>().wrapping_add(reg as usize);
+                // SAFETY: `at` is inside the live mapping of the BAR (asserted) and aligned to
+                // the register's size (edu's registers are); a volatile access of the register's
+                // width, as the device expects.
+                unsafe {
+                    match bytes.len() {
+                        4 => at
+                            .cast::<u32>()
+                            .write_volatile(u32::from_le_bytes(bytes.try_into().unwrap())),
+                        _ => at
+                            .cast::<u64>()
+                            .write_volatile(u64::from_le_bytes(bytes.try_into().unwrap())),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn write(&self, reg: u64, value: u32) -> Result<()> {
         let value = if self.big_endian {
             value.swap_bytes()
         } else {
             value
         };
-        pwrite(&self.fd, &value.to_le_bytes(), self.bar0 + reg).map(drop)
+        self.store(reg, &value.to_le_bytes())
     }
 
     /// A 64-bit register (the DMA addresses), in one access.
@@ -490,13 +559,28 @@ impl Edu {
         } else {
             value
         };
-        pwrite(&self.fd, &value.to_le_bytes(), self.bar0 + reg).map(drop)
+        self.store(reg, &value.to_le_bytes())
     }
 
     fn read(&self, reg: u64) -> Result<u32> {
-        let mut b = [0u8; 4];
-        pread(&self.fd, &mut b, self.bar0 + reg)?;
-        let value = u32::from_le_bytes(b);
+        let value = match &self.bar {
+            Bar::Vfio { fd, offset } => {
+                let mut b = [0u8; 4];
+                pread(fd, &mut b, offset + reg)?;
+                u32::from_le_bytes(b)
+            }
+            Bar::Mapped { base, len } => {
+                assert!(reg as usize + 4 <= *len);
+                // SAFETY: inside the live mapping (asserted), 4-byte aligned: one volatile
+                // read of the register.
+                unsafe {
+                    base.cast::<u8>()
+                        .wrapping_add(reg as usize)
+                        .cast::<u32>()
+                        .read_volatile()
+                }
+            }
+        };
         Ok(if self.big_endian {
             value.swap_bytes()
         } else {
@@ -531,6 +615,15 @@ impl Edu {
     pub fn copy(&self, from: u64, to: u64) -> Result<()> {
         self.dma(from, 4096, true)?;
         self.dma(to, 4096, false)
+    }
+}
+
+impl Drop for Edu {
+    fn drop(&mut self) {
+        if let Bar::Mapped { base, len } = self.bar {
+            // SAFETY: the mapping `mapped` made, unmapped once; nothing borrows it past `self`.
+            let _ = unsafe { munmap(base.cast(), len) };
+        }
     }
 }
 

@@ -9,7 +9,10 @@ mod fail_nth;
 pub mod fuzz;
 pub mod hostile;
 mod kvm_oracle;
+pub use kvm_oracle::hcall_cost;
 pub mod mmap;
+mod nested;
+pub use nested::bench as nested_bench;
 mod stress;
 mod table;
 mod vfio;
@@ -61,6 +64,7 @@ const FILES: &[&[Case]] = &[
     fail_nth::CASES,
     fuzz::CASES,
     kvm_oracle::CASES,
+    nested::CASES,
     stress::CASES,
 ];
 
