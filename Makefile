@@ -7,7 +7,8 @@
 #                 x86_64, ppc64le (a pseries guest), powernv (the ppc64le kernel on a POWER9
 #                 host, PHB4) and on UML with the module built in and its KUnit tests
 #                 (ARCH=x86_64, ppc64le, powernv or um: that one only)
-#   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native)
+#   make bench    the replay benchmark on x86_64 (QEMU TCG) and on UML (native), and the
+#                 nested run's hot-plug figures (QEMU on KVM-HV in the powernv VM)
 #   make profile  the replay scenarios on UML under perf: tools/bench/results/um/profile-*
 #   make fuzz     the fuzzer in the VM until stopped, or TIME= seconds; SEED= reruns a seed
 #   make qemu     qemu-system-ppc64 from Debian's QEMU source with tools/qemu/'s series (x86_64, ppc64le)
@@ -51,7 +52,7 @@ fuzz:
 
 # The replay benchmark: tools/bench/results/ARCH/bench.{md,csv,png} for each architecture.
 bench:
-	for a in $(call ARCHES,x86_64 um); do $(RUN) tools/bench.sh $$a || exit 1; done
+	for a in $(call ARCHES,x86_64 um nested); do $(RUN) tools/bench.sh $$a || exit 1; done
 
 # QEMU with the tce-replay series (tools/qemu/README), for the x86_64 host (TCG: UML's runs)
 # and cross-built for a ppc64le host (KVM: the powernv VM's nested run): prints the

@@ -3,7 +3,9 @@
 //! `benchplot LOG PNG FONT`: plots replay time against window size (log-log), one line per
 //! strategy and population (64 KiB hardware pages), from a bench run's console log; and, when
 //! the log has it, the cost curve (replay time against valid TCEs in the 2^31 window, beside a
-//! memcpy of their bytes) into curve.png next to PNG.
+//! memcpy of their bytes) into curve.png next to PNG. `benchplot --nested CSV PNG FONT` plots the
+//! nested run's replay times (tools/bench/nested-report.py's CSV): QEMU's walk with KVM's tables
+//! and the module's replay against the window's size, QEMU's extrapolated to 2^31.
 
 use ktr_vm::bench::{curve_rows, parse, Figures};
 use plotters::prelude::*;
@@ -36,6 +38,13 @@ struct Axes {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, csv, png, font] = args.as_slice() {
+        if flag == "--nested" {
+            let font: &'static [u8] = Box::leak(std::fs::read(font)?.into_boxed_slice());
+            register_font("sans-serif", FontStyle::Normal, font).map_err(|_| "bad font")?;
+            return plot_nested(&std::fs::read_to_string(csv)?, Path::new(png));
+        }
+    }
     let [log, png, font] = args.as_slice() else {
         eprintln!("usage: benchplot LOG PNG FONT.ttf");
         std::process::exit(2);
@@ -128,6 +137,52 @@ fn plot_curve(platform: &str, fig: &Figures, path: &Path) -> Result<bool, Box<dy
         lines,
     )?;
     Ok(true)
+}
+
+/// The nested run's replay time against the window: `tables,window_log2,plug,what,value` rows,
+/// the first plug's.
+fn plot_nested(csv: &str, path: &Path) -> Result<(), Box<dyn Error>> {
+    let series = |tables: &str, what: &str| -> Vec<(u64, f64)> {
+        csv.lines()
+            .filter_map(|l| match l.split(',').collect::<Vec<_>>()[..] {
+                [t, w, "0", x, v] if t == tables && x == what => {
+                    Some((1u64 << w.parse::<u32>().ok()?, v.parse::<f64>().ok()?))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let qemu = series("kvm+qemu", "qemu_walk_ns");
+    let module = series("module", "module_replay_ns");
+    // QEMU's walk grows with the window: the line through its first and last points, at 2^31.
+    let extrapolated = match (qemu.first(), qemu.last()) {
+        (Some(&(x0, y0)), Some(&(x1, y1))) if x1 > x0 => {
+            let slope = (y1 - y0) / (x1 - x0) as f64;
+            vec![(x1, y1), (1 << 31, y1 + slope * ((1u64 << 31) - x1) as f64)]
+        }
+        _ => Vec::new(),
+    };
+    let line = |label: &str, points, color, width| Line {
+        label: label.into(),
+        points,
+        color,
+        width,
+    };
+    log_log(
+        path,
+        "Hot-plug replay against the window, 4096 valid TCEs (nested, KVM-HV)",
+        Axes {
+            x: 1 << 15..1 << 32,
+            x_keys: (16..=31).step_by(3).map(|k| 1 << k).collect(),
+            x_desc: "TCEs in the window",
+            y: 1e5..1e12,
+        },
+        vec![
+            line("QEMU's walk, KVM's tables (upstream)", qemu, 0, 3),
+            line("QEMU's walk, extrapolated", extrapolated, 0, 1),
+            line("the module's replay (tce-replay=on)", module, 1, 3),
+        ],
+    )
 }
 
 /// Draws `lines` (those with points) on log-log `axes` into the PNG at `path`.

@@ -104,32 +104,56 @@ struct Window {
 fn window() -> Res<Window> {
     let raw = read(phb()?.join("linux,direct64-ddr-window-info"))
         .map_err(|e| format!("no direct-mapped 64-bit window: {e}"))?;
-    // struct dynamic_dma_window_prop (arch/powerpc/platforms/pseries/iommu.c), not packed:
-    // the 64-bit address is aligned, after a word of padding.
-    let w = be32s(&raw);
-    if w.len() != 6 {
-        return Err(format!(
-            "linux,direct64-ddr-window-info: {} bytes",
-            raw.len()
-        ));
+    Window::parse(&raw)
+}
+
+impl Window {
+    fn parse(raw: &[u8]) -> Res<Self> {
+        // struct dynamic_dma_window_prop (arch/powerpc/platforms/pseries/iommu.c), not packed:
+        // the 64-bit address is aligned, after a word of padding.
+        let w = be32s(raw);
+        if w.len() != 6 {
+            return Err(format!(
+                "linux,direct64-ddr-window-info: {} bytes",
+                raw.len()
+            ));
+        }
+        Ok(Window {
+            liobn: w[0],
+            base: (w[2] as u64) << 32 | w[3] as u64,
+            page_shift: w[4],
+            shift: w[5],
+        })
     }
-    Ok(Window {
-        liobn: w[0],
-        base: (w[2] as u64) << 32 | w[3] as u64,
-        page_shift: w[4],
-        shift: w[5],
-    })
 }
 
 /// The PHB's connectors: (DRC index, name), from ibm,drc-indexes and ibm,drc-names.
 fn connectors() -> Res<Vec<(u32, String)>> {
     let phb = phb()?;
-    let indexes = be32s(&read(phb.join("ibm,drc-indexes"))?);
-    let names = read(phb.join("ibm,drc-names"))?;
-    let names: Vec<String> = names[4..]
+    pair_connectors(
+        &read(phb.join("ibm,drc-indexes"))?,
+        &read(phb.join("ibm,drc-names"))?,
+    )
+}
+
+/// PAPR's encodings: a count, then that many big-endian indexes, or NUL-terminated names.
+fn pair_connectors(indexes: &[u8], names: &[u8]) -> Res<Vec<(u32, String)>> {
+    let indexes = be32s(indexes);
+    let n = *indexes.first().ok_or("empty ibm,drc-indexes")? as usize;
+    let names: Vec<String> = names
+        .get(4..)
+        .ok_or("empty ibm,drc-names")?
         .split(|&b| b == 0)
+        .take(n)
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .collect();
+    if indexes.len() != n + 1 || names.len() != n || names.iter().any(String::is_empty) {
+        return Err(format!(
+            "{n} connectors, {} indexes, {} names",
+            indexes.len() - 1,
+            names.len()
+        ));
+    }
     Ok(indexes[1..].iter().copied().zip(names).collect())
 }
 
@@ -307,4 +331,42 @@ pub fn main() -> ! {
 fn poweroff() -> ! {
     let _ = rustix::system::reboot(rustix::system::RebootCommand::PowerOff);
     std::process::exit(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The property as the kernel's struct dynamic_dma_window_prop lays it out in memory
+    /// (natural alignment: a word of padding before the 64-bit address), big-endian.
+    #[test]
+    fn window_property_is_read_with_its_padding() {
+        let mut raw = Vec::new();
+        for w in [0x8000_0001u32, 0, 0x0800_0000, 0, 16, 34] {
+            raw.extend(w.to_be_bytes());
+        }
+        let w = Window::parse(&raw).unwrap();
+        assert_eq!(
+            (w.liobn, w.base, w.page_shift, w.shift),
+            (0x8000_0001, 1 << 59, 16, 34)
+        );
+        assert!(Window::parse(&raw[..20]).is_err());
+    }
+
+    #[test]
+    fn connectors_pair_indexes_with_names() {
+        let mut idx = 2u32.to_be_bytes().to_vec();
+        idx.extend(0x4000_0000u32.to_be_bytes());
+        idx.extend(0x4000_0008u32.to_be_bytes());
+        let mut names = 2u32.to_be_bytes().to_vec();
+        names.extend(b"C0\0C8\0");
+        assert_eq!(
+            pair_connectors(&idx, &names).unwrap(),
+            vec![
+                (0x4000_0000, "C0".to_string()),
+                (0x4000_0008, "C8".to_string())
+            ]
+        );
+        assert!(pair_connectors(&idx, &names[..7]).is_err());
+    }
 }

@@ -540,3 +540,32 @@ pub fn bench() -> i32 {
 super::register! {
     device nested_hotplug,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux's direct window is the power of two above the end of hotpluggable memory, which
+    /// QEMU's pseries puts at a 1 GiB boundary above RAM and makes maxmem - RAM long (plus its
+    /// slots' alignment): with 256 MiB of RAM, maxmem_gib(log2) must end memory in the upper
+    /// half of a window of 2^log2 64 KiB TCEs.
+    #[test]
+    fn maxmem_puts_the_window_at_the_size_asked() {
+        for log2 in [16, 18, 21, 24] {
+            let end = (1u64 << 30) + (maxmem_gib(log2) << 30) - (L2_RAM_MIB << 20);
+            let window = end.next_power_of_two();
+            assert_eq!(window, 1 << (log2 + TCE_SHIFT), "2^{log2}");
+        }
+    }
+
+    #[test]
+    fn guest_lines_are_read_as_numbers() {
+        let l = "ready liobn=0x80000001 base=0x800000000000000 page_shift=16 window_shift=32";
+        assert_eq!(field(l, "liobn"), Some(0x8000_0001));
+        assert_eq!(field(l, "window_shift"), Some(32));
+        assert_eq!(field(l, "shift"), None);
+        let t = "liobn 0x80000001: entries 65536 pages_allocated 1 groups 0 replays 2";
+        assert_eq!(module_stat(t, "groups"), Some(0));
+        assert_eq!(module_stat(t, "entries"), Some(65536));
+    }
+}
