@@ -38,10 +38,9 @@ md.append("Measured in the powernv VM (QEMU 10.0 TCG powernv9, 2 cores) on KVM-H
           "of RAM, mapped as 4096 64 KiB TCEs into its direct window; device_add is the monitor "
           "command's time (VFIO's container, windows, edu's resets, the attach and the replay); "
           "replay is QEMU's spapr_tce_replay_walk trace event, or the module's last_replay_ns. "
-          "The replug's device_add is about 4 s longer with the module's tables, not in the "
-          "replay (6-15 ms); in both modes QEMU removes the host windows about 4 s after the "
-          "unplug (L1's log), and the harness retries device_add, uncounted, while QEMU says the "
-          "device is still attached. Where the 4 s go is not known yet.")
+          "Some replugs take about 4 s more, with either kind of table (a second run had it "
+          "at 2^18 with KVM's and nowhere with the module's); the replay is not in it, and where "
+          "it goes is not known yet.")
 md.append("")
 walked = [w for w in windows if g(K, w, 0, "qemu_walk_ns") is not None]
 if len(walked) >= 2:
