@@ -9,6 +9,7 @@ use crate::vfio::{pattern, Edu, Memory};
 use rustix::mount::{mount, MountFlags};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// RTAS's sensor and indicator numbers for dynamic reconfiguration (PAPR, LoPAR 13.5.3).
@@ -42,10 +43,18 @@ fn write(path: impl AsRef<Path>, what: &str) -> Res<()> {
     std::fs::write(path, what).map_err(|e| format!("{} <- {what:?}: {e}", path.display()))
 }
 
-/// One RTAS call through the rtas syscall: the token of `name` from the device tree, `args`
-/// in, the status and `nret - 1` outputs back.
+/// The RTAS token of `name`, from the device tree.
+fn token(name: &str) -> Res<u32> {
+    Ok(be32s(&read(Path::new(DT).join("rtas").join(name))?)[0])
+}
+
+/// One RTAS call through the rtas syscall: `name`'s token, `args` in, the status and
+/// `nret - 1` outputs back.
 fn rtas(name: &str, args: &[u32], nret: usize) -> Res<Vec<u32>> {
-    let token = be32s(&read(Path::new(DT).join("rtas").join(name))?)[0];
+    rtas_call(name, token(name)?, args, nret)
+}
+
+fn rtas_call(name: &str, token: u32, args: &[u32], nret: usize) -> Res<Vec<u32>> {
     // struct rtas_args: token, nargs, nret, then args and rets, all big-endian.
     let mut buf = [0u32; 3 + 16];
     buf[0] = token.to_be();
@@ -253,8 +262,8 @@ fn unplug(drc: u32, edu: Edu) -> Res<()> {
     Ok(())
 }
 
-/// The guest's /init: prints `GUEST:` lines and obeys `plug`, `dma`, `unplug` and
-/// `poweroff` read from the console.
+/// The guest's /init: prints `GUEST:` lines and obeys `plug`, `dma`, `unplug`, `stall` (the
+/// longest RTAS call since the last `stall`) and `poweroff` read from the console.
 pub fn main() -> ! {
     for (src, target, fstype) in [
         ("proc", "/proc", "proc"),
@@ -291,6 +300,9 @@ pub fn main() -> ! {
         "GUEST: ready liobn={:#x} base={:#x} page_shift={} window_shift={} memtotal_kib={ram}",
         w.liobn, w.base, w.page_shift, w.shift
     );
+    if let Err(e) = watch_stalls() {
+        println!("GUEST: error: {e}");
+    }
     let mut plugged: Option<(u32, Edu)> = None;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
@@ -306,6 +318,15 @@ pub fn main() -> ! {
             }
             ("unplug", Some((drc, edu))) => unplug(drc, edu).map(|()| "unplugged".into()),
             ("poweroff", _) => poweroff(),
+            ("stall", p) => {
+                plugged = p;
+                // A call that QEMU held returns when it lets go, as this command arrives: let
+                // it finish first.
+                std::thread::sleep(Duration::from_millis(100));
+                let max = STALL_MAX_NS.swap(0, Ordering::Relaxed);
+                let calls = STALL_CALLS.swap(0, Ordering::Relaxed);
+                Ok(format!("stall max_us={} calls={calls}", max / 1000))
+            }
             ("", p) => {
                 plugged = p;
                 continue;
@@ -326,6 +347,25 @@ pub fn main() -> ! {
         }
     }
     poweroff()
+}
+
+/// The longest RTAS call (in ns) and the calls since the last `stall` command.
+static STALL_MAX_NS: AtomicU64 = AtomicU64::new(0);
+static STALL_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// What the guest feels of QEMU holding its big lock (a device_add, a replay): an RTAS call
+/// (get-time-of-day, which QEMU answers under that lock) every millisecond, the longest kept.
+fn watch_stalls() -> Res<()> {
+    let tod = token("get-time-of-day")?;
+    std::thread::spawn(move || loop {
+        let start = Instant::now();
+        let _ = rtas_call("get-time-of-day", tod, &[], 8);
+        let ns = start.elapsed().as_nanos() as u64;
+        STALL_MAX_NS.fetch_max(ns, Ordering::Relaxed);
+        STALL_CALLS.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(1));
+    });
+    Ok(())
 }
 
 fn poweroff() -> ! {

@@ -257,6 +257,8 @@ pub struct Plug {
     pub device_add: Duration,
     /// L1's MemFree before minus after the plug, in KiB.
     pub mem_kib: i64,
+    /// The guest's longest RTAS call during device_add, in us: QEMU's big lock held.
+    pub stall_us: u64,
     /// With the module: its table's pages and last replay (pages walked, TCEs, ns).
     pub module: Option<(u64, u64, u64, u64)>,
 }
@@ -309,6 +311,7 @@ pub fn run(replay: bool, maxmem_gib: u64, bdf: &str, plugs: usize) -> Result<Run
     }
     for i in 0..plugs {
         let free = mem_free_kib();
+        l2.tell("stall")?;
         // After an unplug VFIO lets the device go when the last reference to it drops, after
         // an RCU grace period of QEMU's: until then device_add says it is still attached.
         let start = Instant::now();
@@ -321,6 +324,13 @@ pub fn run(replay: bool, maxmem_gib: u64, bdf: &str, plugs: usize) -> Result<Run
         };
         ensure!(out.is_empty(), "device_add: {out}");
         let mem_kib = free as i64 - mem_free_kib() as i64;
+        let stall = l2.tell("stall")?;
+        let stall_us = field(&stall, "max_us").ok_or_else(|| l2.fail(stall.clone()))?;
+        // The guest went on calling QEMU through the plug (none of its calls was lost).
+        ensure!(
+            field(&stall, "calls").is_some_and(|c| c > 0),
+            "plug {i}: {stall}"
+        );
         let module = if replay {
             let t = module_table(liobn).ok_or_else(|| l2.fail("module table gone".into()))?;
             let s = |k| module_stat(&t, k).unwrap_or(u64::MAX);
@@ -332,7 +342,7 @@ pub fn run(replay: bool, maxmem_gib: u64, bdf: &str, plugs: usize) -> Result<Run
         ensure!(plugged.starts_with("plugged"), "plug {i}: {plugged}");
         let dma = l2.tell("dma")?;
         diag!(
-            "plug {i}: device_add {device_add:?}, L1's MemFree fell {mem_kib} KiB, module (pages, walked, TCEs, ns) {module:?}; {plugged}; {dma}"
+            "plug {i}: device_add {device_add:?}, the guest stalled up to {stall_us} us, L1's MemFree fell {mem_kib} KiB, module (pages, walked, TCEs, ns) {module:?}; {plugged}; {dma}"
         );
         ensure!(
             dma == format!("dma {n}/{n} copies intact", n = 16),
@@ -345,6 +355,7 @@ pub fn run(replay: bool, maxmem_gib: u64, bdf: &str, plugs: usize) -> Result<Run
         run.plugs.push(Plug {
             device_add,
             mem_kib,
+            stall_us,
             module,
         });
         let (out, _) = l2.hmp("device_del edu")?;
@@ -507,6 +518,7 @@ pub fn bench() -> i32 {
                         let mut out = vec![
                             ("device_add_ns", p.device_add.as_nanos() as u64),
                             ("memfree_drop_kib", p.mem_kib.max(0) as u64),
+                            ("guest_stall_us", p.stall_us),
                         ];
                         if let Some(&(entries, valid, ns)) = r.walks.get(i) {
                             out.extend([
